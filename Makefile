@@ -1,0 +1,46 @@
+# The README's two commands: `make demo` and `make test`. Each does its own set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kdl-installed
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+export KERAS_BACKEND := tensorflow
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: demo test test-fast bench setup data lint clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Debian's dataset-fashion-mnist: the real Fashion-MNIST, offline. Installed when
+# apt is usable and the files are missing; otherwise kdl falls back to TFDS.
+data:
+	@if [ ! -e $(FMNIST_DIR)/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null \
+	    && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && apt-get install -y -q dataset-fashion-mnist || \
+	    echo "kdl: could not install dataset-fashion-mnist; tests that need it will be skipped"; \
+	fi
+
+demo: setup
+	$(BIN)/kdl train lenet5_fashion_mnist
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+lint: setup
+	$(BIN)/ruff check kdl recipes tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info
