@@ -149,7 +149,8 @@ def initialize_weight_norm(model: keras.Model, batch) -> int:
             if len(model.inputs) == 1 and layer.input is model.inputs[0]:
                 x = batch
             else:
-                x = keras.Model(model.inputs, layer.input)(batch, training=False)
+                inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+                x = keras.Model(inputs, layer.input)(batch, training=False)
             layer.initialize_from_batch(x)
             count += 1
     return count

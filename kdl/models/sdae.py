@@ -85,7 +85,8 @@ def stack_to_classifier(stack: keras.Model, classes: int,
     top = hidden_layers(stack)[-1].output
     outputs = keras.layers.Dense(classes, activation=classifier_activation,
                                  name="predictions")(top)
-    return keras.Model(stack.inputs, outputs, name=name or stack.name)
+    inputs = stack.inputs[0] if len(stack.inputs) == 1 else stack.inputs
+    return keras.Model(inputs, outputs, name=name or stack.name)
 
 
 def _as_array(data) -> np.ndarray:

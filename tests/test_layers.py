@@ -1,0 +1,118 @@
+"""kdl.layers: the Keras layer contract, and the numbers against hand computations."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kdl.layers import (LocalResponseNormalization, MaskingNoise, WeightNormalization,
+                        ZeroPadShortcut, initialize_weight_norm)
+
+RNG = np.random.default_rng(0)
+
+
+def _round_trip(layer, x, tmp_path):
+    """Config round trip and .keras save/reload inside a model give the same outputs."""
+    again = type(layer).from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
+    inputs = keras.Input(shape=x.shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), reloaded.predict(x, verbose=0),
+                               atol=1e-6)
+    return model
+
+
+@pytest.mark.parametrize("inner", [
+    lambda: keras.layers.Dense(7, activation="relu"),
+    lambda: keras.layers.Conv2D(5, 3, strides=2, padding="same"),
+    lambda: keras.layers.Conv1D(4, 3, dilation_rate=2),
+])
+def test_weight_norm_equals_g_v_over_norm_v(inner, tmp_path):
+    layer = WeightNormalization(inner())
+    x = RNG.random((6, 8, 8, 3) if "2D" in type(inner()).__name__ else
+                   (6, 10, 3) if "1D" in type(inner()).__name__ else (6, 9)).astype("float32")
+    y0 = layer(x)
+    # Freshly wrapped: g = ||v||, so it computes what the plain layer computes.
+    plain = layer.layer
+    np.testing.assert_allclose(y0, plain(x), rtol=1e-4, atol=1e-5)
+    # Now change g and check against the hand computation of w = g v / ||v||.
+    g = RNG.random(layer.g.shape).astype("float32") + 0.5
+    layer.g.assign(g)
+    v = np.asarray(plain.kernel)
+    w = g * v / np.sqrt(np.sum(v**2, axis=tuple(range(v.ndim - 1))))
+    saved = v.copy()
+    plain.kernel.assign(w)
+    expected = plain(x)
+    plain.kernel.assign(saved)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-4, atol=1e-5)
+    _round_trip(layer, x, tmp_path)
+
+
+def test_weight_norm_trains_g_and_v():
+    model = keras.Sequential([keras.Input((5,)), WeightNormalization(keras.layers.Dense(3))])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = RNG.random((32, 5)).astype("float32"), RNG.random((32, 3)).astype("float32")
+    layer = model.layers[0]
+    g0, v0 = np.asarray(layer.g).copy(), np.asarray(layer.layer.kernel).copy()
+    loss = model.fit(x, y, epochs=3, verbose=0).history["loss"]
+    assert loss[-1] < loss[0] and np.all(np.isfinite(loss))
+    assert not np.allclose(g0, layer.g) and not np.allclose(v0, layer.layer.kernel)
+    assert {w.name for w in layer.trainable_weights} >= {"g", "kernel", "bias"}
+
+
+def test_weight_norm_data_dependent_init_standardizes_preactivations():
+    x = (RNG.normal(size=(256, 12)) * 4 + 3).astype("float32")
+    inputs = keras.Input((12,))
+    first = WeightNormalization(keras.layers.Dense(16, activation="relu"), data_init=True)
+    second = WeightNormalization(keras.layers.Dense(8), data_init=True)
+    model = keras.Model(inputs, second(first(inputs)))
+    assert initialize_weight_norm(model, x) == 2
+    for layer, layer_in in ((first, x), (second, np.asarray(first(x)))):
+        pre = layer_in @ np.asarray(layer.g * layer.layer.kernel /
+                                    np.linalg.norm(layer.layer.kernel, axis=0))
+        pre = pre + np.asarray(layer.layer.bias)
+        np.testing.assert_allclose(pre.mean(axis=0), 0.0, atol=1e-3)
+        np.testing.assert_allclose(pre.std(axis=0), 1.0, atol=1e-3)
+
+
+def test_weight_norm_refuses_what_it_cannot_wrap():
+    with pytest.raises(ValueError, match="Received: layer="):
+        WeightNormalization(keras.layers.LSTM(3))
+    with pytest.raises(ValueError, match="use_bias=False"):
+        WeightNormalization(keras.layers.Dense(3, use_bias=False), data_init=True)
+
+
+@pytest.mark.parametrize("radius, bias, alpha, beta", [(2, 2.0, 1e-4, 0.75), (1, 1.0, 0.5, 0.5),
+                                                       (3, 1.5, 0.01, 0.9)])
+def test_lrn_equals_tensorflow(radius, bias, alpha, beta, tmp_path):
+    x = (RNG.random((2, 5, 5, 11)) * 10).astype("float32")
+    layer = LocalResponseNormalization(radius, bias, alpha, beta)
+    expected = tf.nn.local_response_normalization(x, depth_radius=radius, bias=bias,
+                                                  alpha=alpha, beta=beta)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5)
+    model = _round_trip(layer, x, tmp_path)
+    # One training step through it (no weights of its own, but gradients must flow).
+    dense = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Conv2D(4, 1), layer])
+    dense.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(dense.train_on_batch(x, np.zeros((2, 5, 5, 4))))
+    assert model.output_shape == (None, 5, 5, 11)
+
+
+def test_zero_pad_shortcut():
+    x = RNG.random((2, 8, 8, 16)).astype("float32")
+    y = np.asarray(ZeroPadShortcut(32, 2)(x))
+    assert y.shape == (2, 4, 4, 32)
+    np.testing.assert_array_equal(y[..., 8:24], x[:, ::2, ::2, :])
+    assert not y[..., :8].any() and not y[..., 24:].any()
+
+
+def test_masking_noise_zeroes_a_fraction_only_in_training():
+    x = np.ones((200, 50), "float32")
+    layer = MaskingNoise(0.3, seed=1)
+    np.testing.assert_array_equal(layer(x), x)
+    y = np.asarray(layer(x, training=True))
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    assert abs((y == 0).mean() - 0.3) < 0.02

@@ -1,0 +1,213 @@
+"""Registry-driven model tests: every registered model gets them for free."""
+
+import keras
+import numpy as np
+import pytest
+
+from kdl import models
+
+# Small inputs per model (the registry's defaults are the canonical, large ones).
+SMALL = {
+    "alexnet": dict(input_shape=(63, 63, 3), classes=5),
+    "vgg11": dict(input_shape=(32, 32, 3), classes=5, fc_units=32, width_multiplier=0.125),
+    "vgg13": dict(input_shape=(32, 32, 3), classes=5, fc_units=32, width_multiplier=0.125),
+    "vgg16": dict(input_shape=(32, 32, 3), classes=5, fc_units=32, width_multiplier=0.125),
+    "vgg19": dict(input_shape=(32, 32, 3), classes=5, fc_units=32, width_multiplier=0.125),
+    "resnet18": dict(input_shape=(32, 32, 3), classes=5, width_multiplier=0.25),
+    "resnet34": dict(input_shape=(32, 32, 3), classes=5, width_multiplier=0.25),
+    "resnet50": dict(input_shape=(32, 32, 3), classes=5, width_multiplier=0.25),
+    "resnet101": dict(input_shape=(32, 32, 3), classes=5, width_multiplier=0.25),
+    "resnet152": dict(input_shape=(32, 32, 3), classes=5, width_multiplier=0.25),
+    "char_rnn": dict(vocabulary_size=20, embedding_dim=8, rnn_units=(16,)),
+    "autoencoder": dict(code_size=8, hidden_units=(32,)),
+    "conv_autoencoder": dict(filters=(4, 8)),
+    "stacked_denoising_autoencoder": dict(hidden_units=(32, 16)),
+}
+for _n in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110"):
+    SMALL[_n] = dict(input_shape=(16, 16, 1), classes=5, width_multiplier=0.5)
+RECONSTRUCTION = {"autoencoder", "conv_autoencoder"}
+
+
+def _batch(model, name):
+    rng = np.random.default_rng(0)
+    if name == "char_rnn":
+        x = rng.integers(0, 20, size=(4, 12)).astype("int32")
+        return x, rng.integers(0, 20, size=(4, 12))
+    shape = (4,) + tuple(model.input_shape[1:])
+    x = rng.random(shape).astype("float32")
+    if name in RECONSTRUCTION:
+        return x, x
+    return x, rng.integers(0, model.output_shape[-1], size=(4,))
+
+
+def test_registry_lists_the_course():
+    expected = {"mlp", "autoencoder", "conv_autoencoder", "stacked_denoising_autoencoder",
+                "lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18",
+                "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
+                "resnet44", "resnet56", "resnet110", "char_rnn"}
+    assert expected <= set(models.list_models())
+    assert models.list_models("vgg1*") == ["vgg11", "vgg13", "vgg16", "vgg19"]
+
+
+def test_unknown_name_names_close_matches():
+    with pytest.raises(ValueError, match="resnet50") as info:
+        models.get_model("resnet5")
+    assert "Received: name='resnet5'" in str(info.value)
+
+
+def test_duplicate_registration_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_model("lenet5")(lambda: None)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_build_train_save_reload(name, tmp_path):
+    model = models.get_model(name, **SMALL.get(name, {}))
+    x, y = _batch(model, name)
+    out = model(x)
+    if name == "char_rnn":
+        assert tuple(out.shape) == (4, 12, 20)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif name in RECONSTRUCTION:
+        assert tuple(out.shape) == x.shape
+        loss = "mse"
+    else:
+        assert tuple(out.shape) == (4, SMALL.get(name, {}).get("classes", 10))
+        np.testing.assert_allclose(np.sum(np.asarray(out), axis=-1), 1.0, rtol=1e-4)
+        loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer="adam", loss=loss, run_eagerly=True)  # tracing deep nets is slow
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), reloaded.predict(x, verbose=0),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, expected",
+    [
+        ("lenet5", dict(input_shape=(28, 28, 1), classes=10), 61_706),
+        ("alexnet", dict(input_shape=(224, 224, 3), classes=1000), 61_100_840),
+        ("vgg16", dict(input_shape=(224, 224, 3), classes=1000), 138_357_544),
+        ("vgg19", dict(input_shape=(224, 224, 3), classes=1000), 143_667_240),
+        ("resnet50", dict(input_shape=(224, 224, 3), classes=1000), 25_636_712),
+        ("resnet50", dict(preact=True), 25_613_800),
+    ],
+)
+def test_pinned_parameter_counts(name, kwargs, expected):
+    assert models.get_model(name, **kwargs).count_params() == expected
+
+
+@pytest.mark.parametrize(
+    "name, application, kwargs",
+    [
+        ("vgg16", "VGG16", {}),
+        ("vgg19", "VGG19", {}),
+        ("resnet50", "ResNet50", {}),
+        ("resnet101", "ResNet101", {}),
+        ("resnet152", "ResNet152", {}),
+        ("resnet50", "ResNet50V2", {"preact": True}),
+    ],
+)
+def test_counts_and_names_equal_keras_applications(name, application, kwargs):
+    ours = models.get_model(name, **kwargs)
+    theirs = getattr(keras.applications, application)(weights=None)
+    assert ours.count_params() == theirs.count_params()
+    ours_weighted = {l.name for l in ours.layers if l.weights}
+    theirs_weighted = {l.name for l in theirs.layers if l.weights}
+    assert ours_weighted == theirs_weighted
+
+
+def test_resnet20_is_the_papers_size():
+    model = models.get_model("resnet20", input_shape=(32, 32, 3), classes=10)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert 265_000 < trainable < 275_000  # "0.27M" in He et al. 2016, table 6
+    assert len([l for l in model.layers if isinstance(l, keras.layers.Conv2D)]) == 19
+
+
+def test_lenet5_paper_variant_uses_tanh_and_average_pooling():
+    model = models.get_model("lenet5", activation="tanh", subsampling="average")
+    assert isinstance(model.get_layer("pool1"), keras.layers.AveragePooling2D)
+    assert model.get_layer("conv1").activation is keras.activations.tanh
+    assert model.count_params() == 61_706
+
+
+def test_autoencoder_exposes_encoder_and_decoder():
+    model = models.get_model("autoencoder", code_size=16)
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    code = model.encoder(x)
+    assert tuple(code.shape) == (3, 16)
+    np.testing.assert_allclose(model.decoder(code), model(x), atol=1e-6)
+    conv = models.get_model("conv_autoencoder", code_size=10)
+    assert tuple(conv.encoder(x).shape) == (3, 10)
+
+
+def test_include_top_false_and_pooling():
+    model = models.get_model("resnet20", input_shape=(32, 32, 3), include_top=False,
+                             pooling="avg")
+    assert model.output_shape == (None, 64)
+    model = models.get_model("vgg11", input_shape=(32, 32, 3), include_top=False)
+    assert model.output_shape == (None, 1, 1, 512)
+
+
+def test_weights_path_round_trip(tmp_path):
+    model = models.get_model("lenet5")
+    path = tmp_path / "lenet5.weights.h5"
+    model.save_weights(path)
+    again = models.get_model("lenet5", weights=str(path))
+    x = np.ones((1, 28, 28, 1), "float32")
+    np.testing.assert_allclose(model(x), again(x))
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, fragment",
+    [
+        ("lenet5", dict(classes=0), "classes=0"),
+        ("vgg16", dict(classes=0), "classes=0"),
+        ("resnet18", dict(classes=-3), "classes=-3"),
+        ("alexnet", dict(input_shape=(32, 32, 3)), "input_shape=(32, 32, 3)"),
+        ("vgg16", dict(input_shape=(16, 16, 3)), "input_shape=(16, 16, 3)"),
+        ("lenet5", dict(input_shape=(8, 8, 1)), "input_shape=(8, 8, 1)"),
+        ("mlp", dict(activation="relux"), "activation='relux'"),
+        ("lenet5", dict(activation="nope"), "activation='nope'"),
+        ("resnet50", dict(weights="/no/such/file.h5"), "weights='/no/such/file.h5'"),
+        ("vgg19", dict(weights="imagenet"), "weights='imagenet'"),
+        ("mlp", dict(kernel_initializer="bogus"), "kernel_initializer='bogus'"),
+        ("resnet20", dict(pooling="median", include_top=False), "pooling='median'"),
+        ("char_rnn", dict(rnn_type="transformer"), "rnn_type='transformer'"),
+        ("conv_autoencoder", dict(input_shape=(30, 30, 1)), "input_shape=(30, 30, 1)"),
+    ],
+)
+def test_bad_arguments_name_what_was_received(name, kwargs, fragment):
+    with pytest.raises(ValueError) as info:
+        models.get_model(name, **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_generate_samples_from_the_vocabulary():
+    vocabulary = list("abcdefgh ")
+    model = models.get_model("char_rnn", vocabulary_size=len(vocabulary), embedding_dim=4,
+                             rnn_units=(8, 8), rnn_type="gru")
+    text = models.generate(model, vocabulary, "abc", 25, temperature=1.0, seed=1)
+    assert len(text) == 25 and set(text) <= set(vocabulary)
+    cold = [models.generate(model, vocabulary, "abc", 15, temperature=0.0, seed=s)
+            for s in (1, 2)]
+    assert cold[0] == cold[1]
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        models.generate(model, vocabulary, "xyz", 5)
+
+
+def test_generate_matches_the_full_sequence_model():
+    """The stateful step-by-step copy computes what the sequence model computes."""
+    vocabulary = list("abcdef")
+    model = models.get_model("char_rnn", vocabulary_size=6, embedding_dim=4, rnn_units=(8,))
+    from kdl.models.char_rnn import stateful_copy
+
+    ids = np.array([[0, 3, 2, 5, 1]], "int32")
+    full = np.asarray(model(ids))[0, -1]
+    step = stateful_copy(model)
+    for i in ids[0]:
+        last = step(np.array([[i]], "int32"))
+    np.testing.assert_allclose(np.asarray(last)[0, -1], full, atol=1e-5)
