@@ -1,0 +1,82 @@
+"""tf.data input pipelines and in-model normalization.
+
+:func:`make_pipeline`: cache -> shuffle (reshuffled each epoch) -> batch -> parallel
+map (uint8 -> float32 in [0, 255], augmentation on the CPU) -> prefetch, with a
+deterministic switch and a DATA auto-shard policy for in-memory data under
+tf.distribute (FILE sharding cannot split one in-memory source).
+
+:func:`normalization_layer`: per-channel or per-pixel mean/std of the training split,
+by ``keras.layers.Normalization.adapt``, so the model carries its own preprocessing and
+an exported model takes raw pixels.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def make_pipeline(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    *,
+    training: bool,
+    augmentation: keras.Layer | None = None,
+    cache: bool = True,
+    shuffle_buffer: int | None = None,
+    seed: int = 0,
+    deterministic: bool = False,
+    drop_remainder: bool = False,
+    image_size=None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Batches of ``(float32 images in [0, 255], labels)`` ready for ``fit``.
+
+    ``dataset``: unbatched ``(uint8[H, W, C], label)``. Augmentation runs only when
+    ``training``. ``image_size`` resizes (bilinear) after augmentation.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    ds = dataset
+    if cache:
+        ds = ds.cache()
+    if training:
+        if shuffle_buffer is None:
+            n = int(ds.cardinality())
+            shuffle_buffer = n if n > 0 else 10_000
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder,
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
+
+    def prepare(images, labels):
+        images = tf.cast(images, tf.float32)
+        if training and augmentation is not None:
+            images = augmentation(images, training=True)
+        if image_size is not None:
+            images = tf.image.resize(images, image_size)
+        return images, labels
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic or None)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    ds = ds.with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def normalization_layer(dataset: tf.data.Dataset, per: str = "channel",
+                        batch_size: int = 1024, name: str = "normalization"):
+    """A ``keras.layers.Normalization`` adapted on ``dataset`` (unbatched uint8 images).
+
+    ``per="channel"``: one mean/std per channel; ``per="pixel"``: one per pixel and channel.
+    """
+    if per not in ("channel", "pixel"):
+        raise ValueError(f"`per` must be 'channel' or 'pixel'. Received: per={per!r}")
+    axis = -1 if per == "channel" else (1, 2, 3)
+    layer = keras.layers.Normalization(axis=axis, name=name)
+    images = dataset.map(lambda x, y: tf.cast(x, tf.float32)).batch(batch_size)
+    layer.adapt(images)
+    return layer
