@@ -56,7 +56,7 @@ def check_classifier_args(*, include_top: bool, weights, classes, pooling,
 
 def image_input(input_tensor, input_shape, default_shape, min_size: int, arg_model: str):
     """The model's input, from ``input_tensor`` or ``input_shape``, checked for size."""
-    if input_tensor is not None and input_shape is None:
+    if input_tensor is not None:  # the tensor's shape wins over the default input_shape
         input_shape = tuple(input_tensor.shape[1:])
     shape = tuple(input_shape) if input_shape is not None else tuple(default_shape)
     if len(shape) != 3:

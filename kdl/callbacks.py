@@ -1,0 +1,151 @@
+"""Callbacks of the course that Keras does not ship.
+
+- :class:`ActivationMonitor` ("monitor hidden units"): per layer, the fraction of dead
+  ReLU units, the fraction of saturated sigmoid/tanh units, and the mean and std of
+  activations, on a fixed probe batch at each epoch's end; into the logs (so CSVLogger
+  and the History get them) and TensorBoard.
+- :class:`TerminateOnNaN`: Keras' one stops silently; this one says which batch and
+  what to try.
+- :class:`EpochCounter`: the absolute number of epochs done, across a resume.
+
+Early stopping, BackupAndRestore, CSV and TensorBoard logs are Keras' own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import numpy as np
+
+_SATURATING = {"sigmoid": (0.02, 0.98), "tanh": (-0.98, 0.98), "hard_sigmoid": (0.02, 0.98)}
+_RECTIFIED = ("relu", "relu6", "leaky_relu", "elu")
+
+
+def _activation_name(layer) -> str | None:
+    act = getattr(layer, "activation", None)
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    if act is None:
+        return None
+    name = getattr(act, "__name__", None) or str(act)
+    return name
+
+
+class ActivationMonitor(keras.callbacks.Callback):
+    """Log hidden-unit statistics per monitored layer at the end of each epoch.
+
+    Args:
+        probe: a batch of inputs (as the model takes them) to measure on.
+        log_dir: where to write TensorBoard scalars (optional).
+        every: measure every ``every`` epochs.
+
+    Logged keys, per layer L: ``act/L/mean``, ``act/L/std``, and ``act/L/dead`` (ReLU
+    family: fraction of units never positive on the probe) or ``act/L/saturated``
+    (sigmoid/tanh: fraction of activations within 2% of the bounds).
+    """
+
+    def __init__(self, probe, log_dir: str | None = None, every: int = 1):
+        super().__init__()
+        self.probe = probe
+        self.log_dir = log_dir
+        self.every = every
+        self.history: list[dict] = []
+        self._writer = None
+
+    def _monitored(self):
+        found = []
+        for layer in self.model.layers:
+            name = _activation_name(layer)
+            if layer.name == "predictions" or name is None:
+                continue
+            if name in _RECTIFIED or name in _SATURATING:
+                found.append((layer, name))
+        return found
+
+    def measure(self) -> dict[str, float]:
+        monitored = self._monitored()
+        if not monitored:
+            return {}
+        inputs = self.model.inputs[0] if len(self.model.inputs) == 1 else self.model.inputs
+        probe_model = keras.Model(inputs, [layer.output for layer, _ in monitored])
+        outputs = probe_model(self.probe, training=False)
+        if not isinstance(outputs, list | tuple):
+            outputs = [outputs]
+        stats = {}
+        for (layer, name), out in zip(monitored, outputs):
+            a = keras.ops.convert_to_numpy(out).astype("float64")
+            units = a.reshape(-1, a.shape[-1])
+            stats[f"act/{layer.name}/mean"] = float(a.mean())
+            stats[f"act/{layer.name}/std"] = float(a.std())
+            if name in _RECTIFIED:
+                stats[f"act/{layer.name}/dead"] = float(np.mean(np.all(units <= 0, axis=0)))
+            else:
+                lo, hi = _SATURATING[name]
+                stats[f"act/{layer.name}/saturated"] = float(np.mean((a <= lo) | (a >= hi)))
+        return stats
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        stats = self.measure()
+        self.history.append({"epoch": epoch, **stats})
+        if logs is not None:
+            logs.update(stats)
+        if self.log_dir:
+            import tensorflow as tf
+
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir,
+                                                                          "activations"))
+            with self._writer.as_default():
+                for key, value in stats.items():
+                    tf.summary.scalar(key, value, step=epoch)
+            self._writer.flush()
+
+
+class NonFiniteLossError(FloatingPointError):
+    pass
+
+
+class TerminateOnNaN(keras.callbacks.Callback):
+    """Stop at the first non-finite loss with a message saying where and what to try."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise NonFiniteLossError(
+                f"Training diverged: loss became {float(loss)} at epoch {self.epoch + 1}, "
+                f"batch {batch + 1}. Try a lower learning rate, gradient clipping or "
+                f"batch normalization."
+            )
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Epochs completed in total (resumed runs included) and seconds per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs_done = 0
+        self.epoch_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        self.epochs_done = epoch + 1
+        self.epoch_seconds.append(time.perf_counter() - self._start)

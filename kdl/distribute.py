@@ -1,0 +1,185 @@
+"""tf.distribute strategies, from one CPU to many GPU workers, and the Keras 3 fix for
+multi-worker training.
+
+:func:`get_strategy` ``kind="auto"`` picks a TPU where there is one,
+MultiWorkerMirroredStrategy where ``TF_CONFIG`` names a cluster, MirroredStrategy with
+two or more GPUs, otherwise the default strategy. The batch size a recipe gives is the
+global one, split over replicas; the linear learning-rate scaling rule (Goyal et al.
+2017) is the recipe option ``scale_learning_rate``.
+
+Keras 3 ``fit`` fails under MultiWorkerMirroredStrategy (keras-team/keras issue 20585,
+open): in ``keras/src/backend/tensorflow/trainer.py``, ``_maybe_symbolic_build``
+reduces a distributed *data batch* with ``strategy.reduce``, which fails on per-replica
+values, and ``reduce_per_replica`` reduces scalar logs with ``axis=0``.
+:func:`patch_keras_multi_worker` replaces both, only for Keras versions whose source
+still has the faulty calls (checked, not assumed), and is applied by
+:func:`get_strategy` whenever it returns a multi-worker strategy.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+_PATCHED = False
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot be made as asked (bad TF_CONFIG, no such device)."""
+
+
+def parse_tf_config(text: str | None = None) -> dict | None:
+    """The cluster from ``TF_CONFIG`` (or ``text``), checked; None when unset."""
+    text = os.environ.get("TF_CONFIG") if text is None else text
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StrategyError(f"TF_CONFIG is not valid JSON ({e.msg}). Received: TF_CONFIG={text!r}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not cluster:
+        raise StrategyError(f"TF_CONFIG needs a non-empty 'cluster'. Received: TF_CONFIG={text!r}")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise StrategyError(
+            f"TF_CONFIG needs 'task' with 'type' and 'index'. Received: TF_CONFIG={text!r}")
+    jobs = cluster.get(task["type"])
+    if not isinstance(jobs, list) or not isinstance(task["index"], int) \
+            or not 0 <= task["index"] < len(jobs):
+        raise StrategyError(
+            f"TF_CONFIG's task {task['type']}:{task['index']} is not in its cluster. "
+            f"Received: TF_CONFIG={text!r}")
+    for job, addresses in cluster.items():
+        for address in addresses if isinstance(addresses, list) else [addresses]:
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit():
+                raise StrategyError(
+                    f"TF_CONFIG address {address!r} of job '{job}' is not host:port. "
+                    f"Received: TF_CONFIG={text!r}")
+    return config
+
+
+def _needs_patch() -> bool:
+    import keras
+    from keras.src.backend.tensorflow import trainer
+
+    major = int(keras.version().split(".")[0])
+    if major != 3:
+        return False
+    build_src = inspect.getsource(trainer.TensorFlowTrainer._maybe_symbolic_build)
+    reduce_src = inspect.getsource(trainer.reduce_per_replica)
+    return "distribute_strategy.reduce(" in build_src or 'reduce("MEAN", v, axis=0)' in reduce_src
+
+
+def patch_keras_multi_worker() -> bool:
+    """Fix Keras 3 ``fit`` under MultiWorkerMirroredStrategy; True if a patch was applied."""
+    global _PATCHED
+    if _PATCHED:
+        return True
+    if not _needs_patch():
+        return False
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    original_reduce = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if not trainer._collective_all_reduce_multi_worker(strategy) or reduction not in (
+                "mean", "auto"):
+            return original_reduce(values, strategy, reduction)
+
+        def _reduce(v):
+            if not trainer._is_per_replica_instance(v) and not isinstance(v, tf.Tensor):
+                return v
+            # Scalars (loss, metric results) have no axis 0 to reduce over.
+            axis = 0 if v.shape.rank else None
+            return strategy.reduce("MEAN", v, axis=axis)
+
+        return tree.map_structure(_reduce, values)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                # Only shapes matter for the symbolic build: take the first local
+                # replica's part instead of reducing the batch across workers.
+                data_batch = tree.map_structure(
+                    lambda x: self.distribute_strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues) else x,
+                    batch,
+                )
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    trainer.reduce_per_replica = reduce_per_replica
+    trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    _PATCHED = True
+    return True
+
+
+def get_strategy(kind: str = "auto"):
+    """A ``tf.distribute.Strategy`` of ``kind`` (see the module docstring for "auto")."""
+    if kind not in STRATEGIES:
+        from kdl.models._registry import unknown_name_message
+
+        raise StrategyError(unknown_name_message("strategy", kind, STRATEGIES))
+    import tensorflow as tf
+
+    if kind == "auto":
+        if _tpu_available():
+            kind = "tpu"
+        elif parse_tf_config() is not None:
+            kind = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) >= 2:
+            kind = "mirrored"
+        else:
+            kind = "default"
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if kind == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if kind == "multi_worker":
+        if parse_tf_config() is None:
+            raise StrategyError("--strategy multi_worker needs TF_CONFIG naming the cluster. "
+                                "Received: TF_CONFIG unset")
+        patch_keras_multi_worker()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _tpu_available() -> bool:
+    if not (os.environ.get("TPU_NAME") or os.path.exists("/dev/accel0")
+            or os.environ.get("COLAB_TPU_ADDR")):
+        return False
+    try:
+        import tensorflow as tf
+
+        tf.distribute.cluster_resolver.TPUClusterResolver()
+        return True
+    except (ValueError, RuntimeError):
+        return False
+
+
+def is_chief() -> bool:
+    """Whether this process should write exports and final logs (worker 0 or chief)."""
+    config = parse_tf_config()
+    if config is None:
+        return True
+    task = config["task"]
+    if task["type"] == "chief":
+        return True
+    return task["type"] == "worker" and task["index"] == 0 and "chief" not in config["cluster"]

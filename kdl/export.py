@@ -1,0 +1,178 @@
+"""SavedModel export in TF Serving's layout, written atomically, with its provenance.
+
+``<export_dir>/<recipe>/<version>/``: numeric versions, the next free number each time,
+an existing version never overwritten. The SavedModel is written to a hidden temporary
+directory beside the versions and renamed into place only when complete, so a crash
+never leaves a partial version for a server to load (TF Serving ignores non-numeric
+names).
+
+Signatures (Keras' own ``keras.export.ExportArchive``):
+
+- ``serving_default``: raw ``uint8`` images ``[batch, H, W, C]`` (the char-RNN: a batch
+  of seed strings); all preprocessing is inside. Returns ``probabilities``,
+  ``class_ids`` (top-1) and ``top_k_class_ids``. An autoencoder returns
+  ``reconstruction``.
+- ``serving_float``: the same from ``float32`` pixels in [0, 255].
+
+Beside the SavedModel, ``kdl.json`` holds the resolved recipe, the measured metrics,
+the parameter count, TF/Keras/kdl versions, the hardware and the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+
+import keras
+
+import kdl
+
+META_FILE = "kdl.json"
+
+
+def next_version(base: str) -> int:
+    versions = [int(d) for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
+    return max(versions, default=0) + 1
+
+
+def hardware() -> dict:
+    info = {"machine": platform.machine(), "processor": platform.processor() or None,
+            "cpu_count": os.cpu_count(), "system": platform.system()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import tensorflow as tf
+
+        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # hardware info is best effort, never a reason to fail an export
+        info["gpus"] = []
+    return info
+
+
+def _classification_outputs(probabilities, top_k: int):
+    import tensorflow as tf
+
+    probabilities = tf.cast(probabilities, tf.float32)
+    k = min(top_k, probabilities.shape[-1])
+    return {
+        "probabilities": probabilities,
+        "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
+        "top_k_class_ids": tf.cast(tf.math.top_k(probabilities, k=k).indices, tf.int64),
+    }
+
+
+def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
+    """A ``keras.export.ExportArchive`` with kdl's two signatures for ``model``."""
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if task == "char_rnn":
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(list(vocabulary)),
+                                                tf.range(len(vocabulary), dtype=tf.int64)),
+            default_value=0)
+        archive.track(table)
+
+        def from_text(text):
+            chars = tf.strings.unicode_split(text, "UTF-8")
+            ids = tf.cast(table.lookup(chars).to_tensor(default_value=0), tf.int32)
+            lengths = tf.cast(chars.row_lengths(), tf.int32)
+            logits = model(ids, training=False)
+            last = tf.gather(logits, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
+            return _classification_outputs(tf.nn.softmax(last), top_k)
+
+        def from_ids(ids):
+            logits = model(ids, training=False)
+            return _classification_outputs(tf.nn.softmax(logits[:, -1]), top_k)
+
+        archive.add_endpoint("serving_default", from_text,
+                             input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        archive.add_endpoint("serving_ids", from_ids,
+                             input_signature=[tf.TensorSpec([None, None], tf.int32, name="ids")])
+        return archive
+
+    shape = [None] + list(model.input_shape[1:])
+
+    def outputs(images):
+        y = model(images, training=False)
+        if task == "autoencoder":
+            return {"reconstruction": tf.cast(y, tf.float32)}
+        return _classification_outputs(y, top_k)
+
+    def from_uint8(images):
+        return outputs(tf.cast(images, tf.float32))
+
+    archive.add_endpoint("serving_default", from_uint8,
+                         input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
+    archive.add_endpoint("serving_float", outputs,
+                         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+    return archive
+
+
+def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,
+                       metadata: dict | None = None, vocabulary=None,
+                       _after_write=None) -> str:
+    """Export ``model`` to ``export_dir/name/<next version>``; returns the version's path."""
+    base = os.path.join(export_dir, name)
+    os.makedirs(base, exist_ok=True)
+    start = time.perf_counter()
+    tmp = os.path.join(base, f".tmp-{os.getpid()}-{int(time.time() * 1e6)}")
+    try:
+        archive = build_archive(model, task, vocabulary)
+        archive.write_out(tmp, verbose=False)
+        if _after_write is not None:  # test hook: a crash point after the write
+            _after_write(tmp)
+        meta = {
+            **(metadata or {}),
+            "params": int(model.count_params()),
+            "versions": {"kdl": kdl.__version__, "keras": keras.version(),
+                         "tensorflow": __import__("tensorflow").__version__,
+                         "python": platform.python_version()},
+            "hardware": hardware(),
+            "export_s": round(time.perf_counter() - start, 3),
+            "signatures": ["serving_default",
+                           "serving_ids" if task == "char_rnn" else "serving_float"],
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if vocabulary is not None:
+            meta["vocabulary"] = list(vocabulary)
+        with open(os.path.join(tmp, META_FILE), "w") as f:
+            json.dump(meta, f, indent=2, default=str)
+        while True:  # rename into the next free number; never onto an existing version
+            target = os.path.join(base, str(next_version(base)))
+            try:
+                # rename(2) refuses a non-empty target, so a version another process has
+                # just renamed into place is never replaced: take the next number.
+                os.rename(tmp, target)
+                break
+            except OSError:
+                if not os.path.isdir(tmp):
+                    raise
+        return target
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clean_stale_temporaries(export_dir: str, name: str, older_than_s: float = 3600) -> int:
+    """Remove ``.tmp-*`` directories left by killed exports (older than ``older_than_s``)."""
+    base = os.path.join(export_dir, name)
+    removed = 0
+    if not os.path.isdir(base):
+        return 0
+    for d in os.listdir(base):
+        path = os.path.join(base, d)
+        if d.startswith(".tmp-") and time.time() - os.path.getmtime(path) > older_than_s:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed

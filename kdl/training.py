@@ -1,0 +1,346 @@
+"""The training engine: ``train_and_evaluate(recipe, workdir)``.
+
+Builds data, model (inside the distribution strategy's scope), optimizer and schedule
+from a :class:`kdl.recipes.Recipe`; trains with early stopping (best weights
+restored), BackupAndRestore (a killed run resumes), TerminateOnNaN with a message,
+TensorBoard and CSV logs in ``workdir``, optional :class:`kdl.callbacks.ActivationMonitor`;
+evaluates on the test split and returns the metrics. Library code: it never reads argv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from kdl import callbacks as kdl_callbacks
+from kdl.recipes import Recipe
+
+OPTIMIZERS: dict[str, Callable] = {
+    "sgd": lambda lr, r: keras.optimizers.SGD(lr),
+    "momentum": lambda lr, r: keras.optimizers.SGD(lr, momentum=r.momentum),
+    "nesterov": lambda lr, r: keras.optimizers.SGD(lr, momentum=r.momentum, nesterov=True),
+    "adagrad": lambda lr, r: keras.optimizers.Adagrad(lr),
+    "rmsprop": lambda lr, r: keras.optimizers.RMSprop(lr),
+    "adam": lambda lr, r: keras.optimizers.Adam(lr),
+    "nadam": lambda lr, r: keras.optimizers.Nadam(lr),
+    "adamw": lambda lr, r: keras.optimizers.AdamW(lr, weight_decay=r.weight_decay or 0.004),
+}
+SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass
+class DataBundle:
+    train: object
+    validation: object
+    test: object
+    input_shape: tuple
+    num_classes: int
+    class_names: tuple
+    steps_per_epoch: int
+    vocabulary: tuple | None = None
+    train_arrays: tuple | None = None
+    normalization: object = None
+
+
+@dataclasses.dataclass
+class TrainResult:
+    recipe: Recipe
+    model: keras.Model
+    test_metrics: dict
+    epochs_run: int
+    wall_s: float
+    train_s: float
+    history: dict
+    data: DataBundle
+    pretrain_report: list | None = None
+    activation_history: list | None = None
+
+    def summary(self) -> dict:
+        return {
+            "recipe": self.recipe.name,
+            "epochs_run": self.epochs_run,
+            "test_metrics": self.test_metrics,
+            "wall_s": round(self.wall_s, 2),
+            "train_s": round(self.train_s, 2),
+            "params": int(self.model.count_params()),
+            "target_metric": self.recipe.target_metric,
+            "target": self.recipe.target,
+            "target_met": target_met(self.recipe, self.test_metrics),
+        }
+
+
+def target_met(recipe: Recipe, metrics: dict) -> bool | None:
+    if recipe.target is None or recipe.target_metric not in metrics:
+        return None
+    value = metrics[recipe.target_metric]
+    lower_is_better = recipe.target_metric in ("loss", "mse", "mae")
+    return bool(value <= recipe.target) if lower_is_better else bool(value > recipe.target)
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Validate what the engine relies on, with the value received."""
+    from kdl.models import list_models
+    from kdl.models._registry import unknown_name_message
+
+    for key in ("epochs", "batch_size"):
+        value = getattr(recipe, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
+    if recipe.model not in list_models():
+        raise ValueError(unknown_name_message("model", recipe.model, list_models()))
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ValueError(unknown_name_message("optimizer", recipe.optimizer, OPTIMIZERS))
+    if recipe.schedule not in SCHEDULES:
+        raise ValueError(unknown_name_message("schedule", recipe.schedule, SCHEDULES))
+    if recipe.precision not in PRECISIONS:
+        raise ValueError(unknown_name_message("precision", recipe.precision, PRECISIONS))
+    if not recipe.learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be positive. Received: learning_rate={recipe.learning_rate!r}")
+    if recipe.normalization not in (None, "channel", "pixel", "scale"):
+        raise ValueError("`normalization` must be channel, pixel, scale or None. "
+                         f"Received: normalization={recipe.normalization!r}")
+
+
+# --- data -------------------------------------------------------------------------------
+
+def _limit(arrays, n):
+    return arrays if n is None else (arrays[0][:n], arrays[1][:n])
+
+
+def prepare_data(recipe: Recipe, num_replicas: int = 1) -> DataBundle:
+    """Pipelines for ``recipe``: batches of float32 pixels in [0, 255] (ids for text)."""
+    import tensorflow as tf
+
+    from kdl.data import load_image_dataset, load_text_corpus, make_pipeline
+    from kdl.data.augment import build_augmentation
+
+    if recipe.task == "char_rnn":
+        source = recipe.data.split(":", 1)[1] if recipe.data.startswith("text:") else recipe.data
+        corpus = load_text_corpus(source, max_chars=recipe.max_chars)
+        splits = {s: corpus.sequences(recipe.sequence_length, s)
+                  for s in ("train", "validation", "test")}
+        n_train = int(splits["train"].cardinality())
+        pipes = {s: make_pipeline(ds, recipe.batch_size, training=(s == "train"),
+                                  seed=recipe.seed) for s, ds in splits.items()}
+        return DataBundle(pipes["train"], pipes["validation"], pipes["test"],
+                          (recipe.sequence_length,), len(corpus.vocabulary), corpus.vocabulary,
+                          max(1, -(-n_train // recipe.batch_size)), vocabulary=corpus.vocabulary)
+
+    ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                            seed=recipe.seed)
+    augmentation = build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
+    if ds.arrays is not None:
+        train_arrays = _limit(ds.arrays["train"], recipe.max_train_examples)
+        test_arrays = _limit(ds.arrays["test"], recipe.max_test_examples)
+        val_arrays = _limit(ds.arrays["validation"], recipe.max_test_examples)
+        train = tf.data.Dataset.from_tensor_slices(train_arrays)
+        validation = tf.data.Dataset.from_tensor_slices(val_arrays)
+        test = tf.data.Dataset.from_tensor_slices(test_arrays)
+        n_train = len(train_arrays[1])
+    else:
+        train_arrays = None
+        train, validation, test = ds.train, ds.validation, ds.test
+        if recipe.max_train_examples:
+            train = train.take(recipe.max_train_examples)
+        if recipe.max_test_examples:
+            test = test.take(recipe.max_test_examples)
+            validation = validation.take(recipe.max_test_examples)
+        n_train = int(train.cardinality())
+
+    def pipe(split, training):
+        p = make_pipeline(split, recipe.batch_size, training=training,
+                          augmentation=augmentation if training else None, seed=recipe.seed)
+        if recipe.task == "autoencoder":  # targets: the clean image in [0, 1]
+            p = p.map(lambda x, y: (x, x / 255.0), num_parallel_calls=tf.data.AUTOTUNE)
+        return p
+
+    return DataBundle(pipe(train, True), pipe(validation, False), pipe(test, False),
+                      ds.image_shape, ds.num_classes, ds.class_names,
+                      max(1, -(-n_train // recipe.batch_size)), train_arrays=train_arrays,
+                      normalization=train)
+
+
+# --- model, optimizer -------------------------------------------------------------------
+
+def build_model(recipe: Recipe, data: DataBundle) -> keras.Model:
+    """The whole model: raw pixels in [0, 255] -> (resize) -> normalization -> network."""
+    from kdl.data import normalization_layer
+    from kdl.models import get_model
+
+    if recipe.task == "char_rnn":
+        return get_model(recipe.model, vocabulary_size=data.num_classes, **recipe.model_args)
+    inputs = keras.Input(shape=data.input_shape, name="image")
+    x = inputs
+    if recipe.task == "autoencoder" or recipe.normalization == "scale":
+        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
+    elif recipe.normalization in ("channel", "pixel"):
+        x = normalization_layer(data.normalization, per=recipe.normalization)(x)
+    if recipe.image_size is not None:
+        x = keras.layers.Resizing(*recipe.image_size, name="resize")(x)
+    if recipe.task == "autoencoder":
+        net = get_model(recipe.model, input_shape=tuple(x.shape[1:]), **recipe.model_args)
+        return keras.Model(inputs, net(x), name=recipe.model)
+    model = get_model(recipe.model, input_tensor=x, classes=data.num_classes,
+                      **recipe.model_args)
+    if recipe.precision != "float32":  # probabilities in float32 for a stable loss
+        outputs = keras.layers.Activation("linear", dtype="float32",
+                                          name="predictions_float32")(model.output)
+        model = keras.Model(model.inputs[0], outputs, name=model.name)
+    return model
+
+
+def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1):
+    lr = recipe.learning_rate * (num_replicas if recipe.scale_learning_rate else 1)
+    total = max(1, recipe.epochs * steps_per_epoch)
+    warmup = min(total - 1, recipe.warmup_epochs * steps_per_epoch)
+    if recipe.schedule == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total)
+    elif recipe.schedule == "warmup_cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(
+            lr * 0.01, decay_steps=max(1, total - warmup), warmup_target=lr,
+            warmup_steps=warmup)
+    elif recipe.schedule == "step":
+        every = max(1, recipe.step_epochs) * steps_per_epoch
+        bounds = list(range(every, total, every))
+        values = [lr * recipe.step_gamma ** i for i in range(len(bounds) + 1)]
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values) \
+            if bounds else lr
+    else:
+        schedule = lr
+    optimizer = OPTIMIZERS[recipe.optimizer](schedule, recipe)
+    if recipe.weight_decay and recipe.optimizer != "adamw":
+        optimizer.weight_decay = recipe.weight_decay  # Keras' decoupled weight decay
+    return optimizer
+
+
+def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
+                  num_replicas: int = 1) -> None:
+    if recipe.task == "autoencoder":
+        loss, metrics = "mse", ["mae"]
+    elif recipe.task == "char_rnn":
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics = ["accuracy"]
+    elif recipe.label_smoothing:
+        # Label smoothing needs one-hot targets: CategoricalCrossentropy on sparse labels
+        # is done by a small wrapper loss below.
+        loss = SparseCategoricalCrossentropyWithSmoothing(recipe.label_smoothing)
+        metrics = ["accuracy"]
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    model.compile(optimizer=build_optimizer(recipe, steps_per_epoch, num_replicas), loss=loss,
+                  metrics=metrics, jit_compile=recipe.jit_compile,
+                  steps_per_execution=recipe.steps_per_execution)
+
+
+@keras.saving.register_keras_serializable(package="kdl")
+class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
+    """Cross-entropy on integer labels with label smoothing (Szegedy et al. 2016)."""
+
+    def __init__(self, label_smoothing: float = 0.1, name="smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        classes = keras.ops.shape(y_pred)[-1]
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
+                                    classes)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+# --- pretraining steps (registry) ---------------------------------------------------------
+
+def _pretrain_sdae(model, recipe, data: DataBundle) -> list:
+    from kdl.models import pretrain_stacked_denoising_autoencoder
+
+    if data.train_arrays is None:
+        raise ValueError("SDAE pretraining needs in-memory training data. "
+                         f"Received: data={recipe.data!r}")
+    x = data.train_arrays[0].astype("float32") / 255.0
+    args = {k: v for k, v in recipe.pretrain.items() if k != "kind"}
+    return pretrain_stacked_denoising_autoencoder(model, x, seed=recipe.seed, **args)
+
+
+PRETRAINING: dict[str, Callable] = {"sdae": _pretrain_sdae}
+
+
+# --- the loop ---------------------------------------------------------------------------
+
+def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int):
+    monitor = "val_loss"
+    cbs = [
+        counter,
+        kdl_callbacks.TerminateOnNaN(),
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), save_freq="epoch",
+                                         delete_checkpoint=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.early_stopping_patience,
+                                      restore_best_weights=True, verbose=min(verbose, 1)),
+        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
+                                    profile_batch=0),
+    ]
+    if recipe.monitor_activations and recipe.task == "classification":
+        probe = next(iter(data.validation))[0][:256]
+        cbs.insert(1, kdl_callbacks.ActivationMonitor(probe, os.path.join(workdir, "tensorboard")))
+    return cbs
+
+
+def set_precision(precision: str) -> None:
+    keras.mixed_precision.set_global_policy(precision)
+
+
+def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
+                       verbose: int = 1) -> TrainResult:
+    """Train ``recipe`` in ``workdir`` (logs, backup, final model) and evaluate on test."""
+    import tensorflow as tf
+
+    check_recipe(recipe)
+    start = time.perf_counter()
+    os.makedirs(workdir, exist_ok=True)
+    keras.utils.set_random_seed(recipe.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    data = prepare_data(recipe, replicas)
+    set_precision(recipe.precision)
+    try:
+        with strategy.scope():
+            model = build_model(recipe, data)
+            compile_model(model, recipe, data.steps_per_epoch, replicas)
+        pretrain_report = None
+        resuming = os.path.isdir(os.path.join(workdir, "backup"))
+        if recipe.pretrain and not resuming:
+            pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](model, recipe, data)
+        counter = kdl_callbacks.EpochCounter()
+        cbs = _callbacks(recipe, workdir, data, counter, verbose)
+        train_start = time.perf_counter()
+        history = model.fit(data.train, validation_data=data.validation, epochs=recipe.epochs,
+                            callbacks=cbs, verbose=2 if verbose == 1 else verbose)
+        train_s = time.perf_counter() - train_start
+        results = model.evaluate(data.test, verbose=0, return_dict=True)
+    finally:
+        set_precision("float32")
+    test_metrics = {k: float(v) for k, v in results.items()}
+    if recipe.task == "char_rnn":
+        test_metrics["perplexity"] = float(np.exp(test_metrics["loss"]))
+    monitor = next((c for c in cbs if isinstance(c, kdl_callbacks.ActivationMonitor)), None)
+    result = TrainResult(recipe, model, test_metrics, counter.epochs_done or recipe.epochs,
+                         time.perf_counter() - start, train_s, dict(history.history), data,
+                         pretrain_report, monitor.history if monitor else None)
+    from kdl.distribute import is_chief
+
+    if is_chief():
+        model.save(os.path.join(workdir, "model.keras"))
+        with open(os.path.join(workdir, "result.json"), "w") as f:
+            json.dump({**result.summary(), "pretrain": pretrain_report,
+                       "epoch_seconds": counter.epoch_seconds}, f, indent=2)
+    return result

@@ -1,0 +1,1 @@
+"""kdl's recipes, one file each; shipped in the wheel as ``kdl._recipes``."""
