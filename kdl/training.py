@@ -324,7 +324,8 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
         cbs = _callbacks(recipe, workdir, data, counter, verbose)
         train_start = time.perf_counter()
         history = model.fit(data.train, validation_data=data.validation, epochs=recipe.epochs,
-                            callbacks=cbs, verbose=2 if verbose == 1 else verbose)
+                            callbacks=cbs, shuffle=False,  # the pipeline shuffles
+                            verbose=2 if verbose == 1 else verbose)
         train_s = time.perf_counter() - train_start
         results = model.evaluate(data.test, verbose=0, return_dict=True)
     finally:

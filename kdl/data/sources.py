@@ -4,7 +4,8 @@
 ``$KDL_DATA_DIR`` or ``/usr/share/datasets/fashion-mnist`` (Debian's
 ``dataset-fashion-mnist``, for ``fashion_mnist`` only); then TFDS, which downloads any
 of its image-classification datasets (mnist, fashion_mnist, cifar10, cifar100, ...)
-where there is internet. The validation split is always carved from train, seeded and
+where there is internet (set ``KDL_OFFLINE=1`` to fail at once instead of waiting for
+TFDS's download retries). The validation split is always carved from train, seeded and
 deterministic, never from test.
 """
 
@@ -164,6 +165,10 @@ def load_tfds(name: str, validation_fraction: float = 0.1, seed: int = 0,
             f"TFDS dataset '{name}' is not an image-classification dataset "
             f"(needs 'image' and 'label' features). Received: name={name!r}"
         )
+    prepared = builder.data_path.exists() and any(builder.data_path.iterdir())
+    if not prepared and os.environ.get("KDL_OFFLINE", "") not in ("", "0"):
+        # Offline, TFDS spends minutes in download retries before it fails.
+        raise DataNotFoundError(f"{_how_to_get(name)} (KDL_OFFLINE is set: no download tried)")
     try:
         builder.download_and_prepare()
     except Exception as e:

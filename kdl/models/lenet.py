@@ -26,24 +26,44 @@ def lenet5(
     classifier_activation="softmax",
     activation="relu",
     subsampling: str = "max",
+    batch_norm: bool = False,
+    dropout: float = 0.0,
     name: str = "lenet5",
 ) -> keras.Model:
-    """LeNet-5. ``subsampling`` is "max" or "average" pooling between the convolutions."""
+    """LeNet-5. ``subsampling`` is "max" or "average" pooling between the convolutions.
+
+    ``batch_norm`` (after each convolution, before its activation) and ``dropout``
+    (before each fully connected layer) are modern additions, off by default.
+    """
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_activation("activation", activation)
     check_choice("subsampling", subsampling, ("max", "average"))
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
     inputs, input_tensor = image_input(input_tensor, input_shape, (28, 28, 1), 10, "lenet5")
     pool = keras.layers.MaxPooling2D if subsampling == "max" else keras.layers.AveragePooling2D
-    x = keras.layers.Conv2D(6, 5, padding="same", activation=activation, name="conv1")(inputs)
+
+    def conv(x, filters, padding, name):
+        if not batch_norm:
+            return keras.layers.Conv2D(filters, 5, padding=padding, activation=activation,
+                                       name=name)(x)
+        x = keras.layers.Conv2D(filters, 5, padding=padding, use_bias=False, name=name)(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        return keras.layers.Activation(activation, name=f"{name}_act")(x)
+
+    x = conv(inputs, 6, "same", "conv1")
     x = pool(2, name="pool1")(x)
-    x = keras.layers.Conv2D(16, 5, activation=activation, name="conv2")(x)
+    x = conv(x, 16, "valid", "conv2")
     x = pool(2, name="pool2")(x)
 
     def head(x):
         x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(120, activation=activation, name="fc1")(x)
-        return keras.layers.Dense(84, activation=activation, name="fc2")(x)
+        for units, layer_name in ((120, "fc1"), (84, "fc2")):
+            if dropout:
+                x = keras.layers.Dropout(dropout, name=f"{layer_name}_dropout")(x)
+            x = keras.layers.Dense(units, activation=activation, name=layer_name)(x)
+        return x
 
     return finish_classifier(inputs, x, include_top=include_top, pooling=pooling,
                              classes=classes, classifier_activation=classifier_activation,

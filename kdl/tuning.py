@@ -1,0 +1,294 @@
+"""KerasTuner searches over every recipe, local or distributed.
+
+:class:`RecipeHyperModel` is a ``keras_tuner.HyperModel``: the recipe (structure) in
+``__init__``, the search space in ``build(hp)``: learning rate (log scale), optimizer
+among the course's, width and depth where the model has them, dropout, weight decay,
+batch norm on or off, augmentation strengths. Every default is the recipe's own value,
+so the untuned recipe is one point of its space. Augmentation lives in the tf.data
+pipeline, so ``fit(hp, model)`` rebuilds the pipeline from the trial's values.
+
+``kdl tune RECIPE --tuner random|bayesian|hyperband|grid --max-trials N`` runs the
+search in ``--workdir`` with ``overwrite=False``: the same command again continues it.
+``--chief`` / ``--worker ID`` use KerasTuner's own distributed mode (its
+``KERASTUNER_*`` variables; the oracle listens on 127.0.0.1 unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import socket
+import time
+
+import keras
+import keras_tuner
+
+from kdl.recipes import Recipe
+from kdl.training import OPTIMIZERS, compile_model
+
+TUNERS = {
+    "random": keras_tuner.RandomSearch,
+    "bayesian": keras_tuner.BayesianOptimization,
+    "hyperband": keras_tuner.Hyperband,
+    "grid": keras_tuner.GridSearch,
+}
+WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3]
+
+
+def _builder_params(model_name: str) -> set[str]:
+    from kdl.models._registry import get_model_builder
+
+    fn = get_model_builder(model_name)
+    fn = getattr(fn, "__wrapped__", fn)
+    return set(inspect.signature(fn).parameters)
+
+
+def _builder_default(model_name: str, param: str):
+    from kdl.models._registry import get_model_builder
+
+    fn = get_model_builder(model_name)
+    fn = getattr(fn, "__wrapped__", fn)
+    return inspect.signature(fn).parameters[param].default
+
+
+class RecipeHyperModel(keras_tuner.HyperModel):
+    """A recipe's search space; ``recipe_for(hp)`` is the recipe a trial trains."""
+
+    def __init__(self, recipe: Recipe, data=None, epochs: int | None = None):
+        super().__init__(name=recipe.name, tunable=True)
+        self.recipe = recipe
+        self.data = data
+        self.epochs = epochs or recipe.epochs
+        self.params = _builder_params(recipe.model)
+
+    def _default(self, key):
+        if key in self.recipe.model_args:
+            return self.recipe.model_args[key]
+        return _builder_default(self.recipe.model, key)
+
+    def recipe_for(self, hp: keras_tuner.HyperParameters) -> Recipe:
+        r = self.recipe
+        lr = r.learning_rate
+        changes = {
+            "learning_rate": hp.Float("learning_rate", lr / 10, lr * 10, sampling="log",
+                                      default=lr),
+            "optimizer": hp.Choice("optimizer", sorted(OPTIMIZERS), default=r.optimizer),
+            "weight_decay": hp.Choice("weight_decay",
+                                      sorted(set(WEIGHT_DECAYS) | {r.weight_decay}),
+                                      default=r.weight_decay),
+            "epochs": self.epochs,
+        }
+        args = dict(r.model_args)
+        if "width_multiplier" in self.params:
+            default = float(self._default("width_multiplier"))
+            args["width_multiplier"] = hp.Choice(
+                "width_multiplier", sorted({0.5, 1.0, 2.0, default}), default=default)
+        if "hidden_units" in self.params and r.task != "autoencoder":
+            units = tuple(self._default("hidden_units"))
+            depth = hp.Int("depth", 1, max(4, len(units)), default=len(units))
+            width = hp.Choice("width_multiplier", [0.5, 1.0, 2.0], default=1.0)
+            base = [units[min(i, len(units) - 1)] for i in range(depth)]
+            args["hidden_units"] = tuple(max(1, int(u * width)) for u in base)
+        if "dropout" in self.params:
+            d = float(self._default("dropout") or 0.0)
+            args["dropout"] = hp.Float("dropout", 0.0, 0.6, step=0.1, default=round(d, 1))
+        if "batch_norm" in self.params:
+            args["batch_norm"] = hp.Boolean("batch_norm",
+                                            default=bool(self._default("batch_norm")))
+        changes["model_args"] = args
+        aug = dict(r.augmentation)
+        if "crop" in aug and isinstance(aug["crop"], int):
+            aug["crop"] = hp.Int("aug_crop", 0, 4, default=aug["crop"])
+        if "elastic" in aug:
+            e = dict(aug["elastic"]) if isinstance(aug["elastic"], dict) else {"alpha": aug["elastic"]}
+            e["alpha"] = hp.Float("aug_elastic_alpha", 0.0, 40.0, step=5.0,
+                                  default=float(e.get("alpha", 10.0)))
+            aug["elastic"] = e
+        if "erasing" in aug and not isinstance(aug["erasing"], dict):
+            aug["erasing"] = hp.Float("aug_erasing", 0.0, 1.0, step=0.25,
+                                      default=float(aug["erasing"]))
+        if "flip" in aug:
+            if not hp.Boolean("aug_flip", default=True):
+                aug.pop("flip")
+        changes["augmentation"] = aug
+        return r.replace(**changes)
+
+    def build(self, hp):
+        from kdl.training import build_model
+
+        recipe = self.recipe_for(hp)
+        model = build_model(recipe, self.data)
+        compile_model(model, recipe, self.data.steps_per_epoch)
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        from kdl.training import prepare_data
+
+        recipe = self.recipe_for(hp)
+        data = prepare_data(recipe) if recipe.augmentation != self.recipe.augmentation \
+            else self.data
+        kwargs.setdefault("epochs", recipe.epochs)
+        return model.fit(data.train, validation_data=data.validation, verbose=0,
+                         shuffle=False, *args, **kwargs)
+
+
+class _TrialLog:
+    """Mixin: append "tuner_id trial_id" to trials_run.log as each trial begins."""
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        path = os.path.join(self.project_dir, "trials_run.log")
+        with open(path, "a") as f:
+            f.write(f"{self.tuner_id} {trial.trial_id}\n")
+
+
+def make_tuner(kind: str, hypermodel: RecipeHyperModel, *, objective: str, max_trials: int,
+               directory: str, seed: int = 0):
+    if kind not in TUNERS:
+        from kdl.models._registry import unknown_name_message
+
+        raise ValueError(unknown_name_message("tuner", kind, TUNERS))
+    direction = "min" if "loss" in objective or "mse" in objective else "max"
+    cls = type(f"Kdl{TUNERS[kind].__name__}", (_TrialLog, TUNERS[kind]), {})
+    kwargs = dict(hypermodel=hypermodel, objective=keras_tuner.Objective(objective, direction),
+                  directory=directory, project_name=hypermodel.recipe.name, overwrite=False,
+                  seed=seed)
+    if kind == "hyperband":
+        kwargs["max_epochs"] = hypermodel.epochs
+        kwargs["max_consecutive_failed_trials"] = 3
+    else:
+        kwargs["max_trials"] = max_trials
+    return cls(**kwargs)
+
+
+def trial_table(tuner, limit: int = 50) -> list[dict]:
+    rows = []
+    for rank, trial in enumerate(tuner.oracle.get_best_trials(num_trials=limit), start=1):
+        rows.append({"rank": rank, "trial_id": trial.trial_id, "score": trial.score,
+                     "status": trial.status, "hyperparameters": trial.hyperparameters.values})
+    return rows
+
+
+def _print_table(rows, objective):
+    print(f"{'rank':>4}  {'trial':>6}  {objective:>14}  hyperparameters")
+    for r in rows:
+        score = f"{r['score']:.4f}" if r["score"] is not None else "-"
+        hps = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in r["hyperparameters"].items())
+        print(f"{r['rank']:>4}  {r['trial_id']:>6}  {score:>14}  {hps}")
+
+
+def _port_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+            return True
+        except OSError:
+            return False
+
+
+def _wait_for_chief(address: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def run_tune_command(args, UsageError) -> int:
+    """``kdl tune``: checks first (exit 2, nothing written), then the search."""
+    from kdl.cli import _export, _print_json, _resolve_recipe
+
+    if args.tuner not in TUNERS:
+        from kdl.models._registry import unknown_name_message
+
+        raise UsageError(unknown_name_message("tuner", args.tuner, TUNERS))
+    if args.max_trials <= 0:
+        raise UsageError(f"--max-trials must be a positive integer. Received: {args.max_trials}")
+    if args.epochs is not None and args.epochs <= 0:
+        raise UsageError(f"--epochs must be a positive integer. Received: {args.epochs}")
+    if args.chief and args.worker is not None:
+        raise UsageError("Use --chief or --worker ID, not both. Received: both")
+    recipe = _resolve_recipe(args)
+    if args.epochs:
+        recipe = recipe.replace(epochs=args.epochs)
+    workdir = args.workdir or os.path.join("runs", "tune")
+    if args.chief or args.worker is not None:
+        os.environ["KERASTUNER_ORACLE_IP"] = args.oracle_address
+        os.environ["KERASTUNER_ORACLE_PORT"] = str(args.oracle_port)
+        os.environ["KERASTUNER_TUNER_ID"] = "chief" if args.chief else f"tuner{args.worker}"
+        if args.chief and not _port_free(args.oracle_address, args.oracle_port):
+            raise UsageError(f"Port {args.oracle_port} on {args.oracle_address} is already in use. "
+                             f"Received: --oracle-port={args.oracle_port}")
+        if args.worker is not None and not _wait_for_chief(args.oracle_address, args.oracle_port,
+                                                           args.connect_timeout):
+            raise UsageError(
+                f"Worker {args.worker} could not reach the chief at {args.oracle_address}:"
+                f"{args.oracle_port} within {args.connect_timeout:g} s. "
+                f"Received: --worker={args.worker}")
+    from kdl.cli import _check_data
+    from kdl.training import prepare_data
+
+    _check_data(recipe)
+    data = prepare_data(recipe) if not args.chief else None
+    hypermodel = RecipeHyperModel(recipe, data, recipe.epochs)
+    if args.chief:
+        # The chief only serves the oracle: it needs the space, not the data.
+        hypermodel.data = prepare_data(recipe.replace(max_train_examples=256,
+                                                      max_test_examples=256))
+    try:
+        tuner = make_tuner(args.tuner, hypermodel, objective=args.objective,
+                           max_trials=args.max_trials, directory=workdir, seed=recipe.seed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    keras.utils.set_random_seed(recipe.seed)
+    tuner.search()
+    if args.worker is not None:
+        out = {"recipe": recipe.name, "worker": args.worker, "status": "done"}
+        _print_json(out) if args.json else print(f"worker {args.worker} done")
+        return 0
+    rows = trial_table(tuner)
+    export_path = None
+    if args.export and rows:
+        from kdl.training import train_and_evaluate
+
+        best = tuner.oracle.get_best_trials(1)[0].hyperparameters
+        best_recipe = hypermodel.recipe_for(best)
+        result = train_and_evaluate(best_recipe, os.path.join(workdir, recipe.name, "best"),
+                                    verbose=0)
+        summary = result.summary()
+        export_path = _export(result.model, best_recipe, args.export_dir, summary, result.data)
+    if args.json:
+        _print_json({"recipe": recipe.name, "tuner": args.tuner, "objective": args.objective,
+                     "trials": rows, "best": rows[0] if rows else None,
+                     "export_path": export_path})
+    else:
+        _print_table(rows, args.objective)
+        if export_path:
+            print(f"best trial retrained and exported to {export_path}")
+    return 0
+
+
+def trials_run(workdir: str, recipe_name: str) -> list[tuple[str, str]]:
+    """(tuner_id, trial_id) for every trial started, from trials_run.log."""
+    path = os.path.join(workdir, recipe_name, "trials_run.log")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [tuple(line.split()) for line in f if line.strip()]
+
+
+def completed_trials(workdir: str, recipe_name: str) -> list[dict]:
+    out = []
+    base = os.path.join(workdir, recipe_name)
+    for d in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        p = os.path.join(base, d, "trial.json")
+        if d.startswith("trial_") and os.path.exists(p):
+            with open(p) as f:
+                out.append(json.load(f))
+    return out

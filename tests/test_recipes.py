@@ -1,0 +1,211 @@
+"""Recipes end to end: each smoke variant trains, evaluates, exports, and its export
+reloads and serves what Keras predicts. Plus the `kdl` command's bad-input contract."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kdl.recipes import Recipe, apply_overrides, get_recipe, list_recipes
+from tests.conftest import ROOT, fashion_mnist_available
+
+REQUIRED = {"mlp_fashion_mnist", "lenet5_fashion_mnist", "alexnet_fashion_mnist",
+            "vgg16_fashion_mnist", "resnet20_fashion_mnist", "resnet18_fashion_mnist",
+            "autoencoder_fashion_mnist", "sdae_fashion_mnist", "char_rnn_pystdlib",
+            "resnet20_cifar10", "vgg16_cifar10", "char_rnn_shakespeare"}
+TFDS_RECIPES = {"resnet20_cifar10", "vgg16_cifar10", "char_rnn_shakespeare"}
+
+
+def kdl(*args, cwd=None, timeout=600, env=None):
+    return subprocess.run([sys.executable, "-m", "kdl.cli", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_every_required_recipe_is_registered():
+    assert REQUIRED <= set(list_recipes())
+    for name in list_recipes():
+        recipe = get_recipe(name)
+        assert recipe.target is not None and recipe.early_stopping_patience > 0
+
+
+def test_recipe_files_are_the_registry():
+    """`python recipes/X.py` and `kdl train X` read one file: the module kdl loads."""
+    import kdl._recipes
+
+    assert os.path.samefile(os.path.dirname(kdl._recipes.__file__), ROOT / "recipes")
+
+
+def test_overrides_are_typed():
+    r = get_recipe("lenet5_fashion_mnist")
+    r2 = apply_overrides(r, ["learning_rate=0.01", "epochs=3", "augmentation.crop=4",
+                             "optimizer=nesterov"])
+    assert (r2.learning_rate, r2.epochs, r2.augmentation["crop"], r2.optimizer) == (
+        0.01, 3, 4, "nesterov")
+    for bad, fragment in [("learnig_rate=0.1", "Did you mean: learning_rate"),
+                          ("epochs=three", "epochs='three'"), ("epochs=2.5", "epochs=2.5"),
+                          ("learning_rate", "key=value")]:
+        with pytest.raises(ValueError, match=fragment):
+            apply_overrides(r, [bad])
+
+
+def _smoke_and_check_export(name, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from kdl.cli import _export
+    from kdl.training import train_and_evaluate
+
+    recipe = get_recipe(name).smoke()
+    result = train_and_evaluate(recipe, str(tmp_path / "work"), verbose=0)
+    assert result.epochs_run == 1
+    assert all(np.isfinite(v) for v in result.test_metrics.values())
+    path = _export(result.model, recipe, str(tmp_path / "exp"), result.summary(), result.data)
+    assert path.endswith(os.path.join(name, "1"))
+    loaded = tf.saved_model.load(path)
+    serve = loaded.signatures["serving_default"]
+    if recipe.task == "char_rnn":
+        out = serve(tf.constant(["def f(x):", "import o"]))
+        probs = out["probabilities"].numpy()
+        np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-4)
+        ids = np.array([[recipe_vocab_index(result, c) for c in "def f(x):"]], "int32")
+        keras_probs = tf.nn.softmax(result.model.predict(ids, verbose=0)[:, -1]).numpy()
+        np.testing.assert_allclose(probs[:1], keras_probs, atol=1e-5)
+        return
+    x = next(iter(result.data.test))[0].numpy()[:8]
+    out = serve(tf.constant(x.astype(np.uint8)))
+    expected = result.model.predict(x, verbose=0)
+    key = "reconstruction" if recipe.task == "autoencoder" else "probabilities"
+    assert np.max(np.abs(out[key].numpy() - expected)) < 1e-5
+    if recipe.task == "classification":
+        np.testing.assert_array_equal(out["class_ids"].numpy(), expected.argmax(-1))
+    float_out = loaded.signatures["serving_float"](tf.constant(x))
+    assert np.max(np.abs(float_out[key].numpy() - expected)) < 1e-5
+    meta = json.load(open(os.path.join(path, "kdl.json")))
+    assert meta["recipe"]["name"] == name and meta["params"] == result.model.count_params()
+    assert {"kdl", "keras", "tensorflow"} <= set(meta["versions"]) and "hardware" in meta
+    # And the workdir model reloads safely.
+    reloaded = keras.saving.load_model(tmp_path / "work" / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def recipe_vocab_index(result, c):
+    return list(result.data.vocabulary).index(c)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED - TFDS_RECIPES))
+def test_smoke_recipe_end_to_end(name, tmp_path):
+    if get_recipe(name).data == "fashion_mnist" and not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST files missing")
+    _smoke_and_check_export(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["resnet20_cifar10", "vgg16_cifar10"])
+def test_tfds_recipes_with_mock_data(name, tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=64):
+        _smoke_and_check_export(name, tmp_path)
+
+
+def test_saved_model_cli_lists_both_signatures(tmp_path):
+    import keras
+
+    from kdl.export import export_saved_model
+    from kdl.models import get_model
+
+    model = get_model("lenet5")
+    path = export_saved_model(model, str(tmp_path), "m", task="classification")
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    out = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "signature_def['serving_default']" in out.stdout
+    assert "signature_def['serving_float']" in out.stdout
+    assert "DT_UINT8" in out.stdout
+    del keras
+
+
+def test_export_versions_never_overwrite_and_crash_leaves_no_partial(tmp_path):
+    from kdl.export import export_saved_model
+    from kdl.models import get_model
+
+    model = get_model("lenet5")
+    p1 = export_saved_model(model, str(tmp_path), "m", task="classification")
+    p2 = export_saved_model(model, str(tmp_path), "m", task="classification")
+    assert [os.path.basename(p) for p in (p1, p2)] == ["1", "2"]
+    mtime = os.path.getmtime(os.path.join(p1, "saved_model.pb"))
+
+    def crash(tmp):
+        raise RuntimeError("simulated crash after the write")
+
+    with pytest.raises(RuntimeError):
+        export_saved_model(model, str(tmp_path), "m", task="classification", _after_write=crash)
+    assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]
+    assert os.path.getmtime(os.path.join(p1, "saved_model.pb")) == mtime
+    assert os.path.basename(export_saved_model(model, str(tmp_path), "m",
+                                               task="classification")) == "3"
+
+
+# --- the command line ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "lenet5_fashion_mnis"], "Did you mean: lenet5_fashion_mnist"),
+    (["train", "lenet5_fashion_mnist", "--epochs", "0"], "--epochs must be a positive integer"),
+    (["train", "lenet5_fashion_mnist", "--batch-size", "-3"], "--batch-size"),
+    (["train", "lenet5_fashion_mnist", "--set", "learnig_rate=1"], "learnig_rate"),
+    (["train", "lenet5_fashion_mnist", "--set", "epochs=many"], "epochs='many'"),
+    (["train", "lenet5_fashion_mnist", "--set", "optimizer=adamax"], "optimizer 'adamax'"),
+    (["tune", "lenet5_fashion_mnist", "--tuner", "genetic"], "genetic"),
+])
+def test_bad_input_is_one_line_and_status_2(args, fragment, tmp_path):
+    out = kdl(*args, "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    lines = [l for l in out.stderr.splitlines() if l.startswith("kdl: error") or "error:" in l]
+    assert lines and fragment in out.stderr, out.stderr[-3000:]
+    assert not (tmp_path / "saved_models").exists()
+
+
+def test_missing_data_is_status_2_with_how_to_get_it(tmp_path):
+    out = kdl("train", "resnet20_cifar10", "--workdir", str(tmp_path / "w"), cwd=tmp_path,
+              env={"TFDS_DATA_DIR": str(tmp_path / "tfds"), "KDL_OFFLINE": "1"})
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "internet" in out.stderr and "cifar10" in out.stderr
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_predict_checks_shapes_and_classifies(tmp_path):
+    from PIL import Image
+
+    from kdl.data import load_image_dataset
+    from kdl.export import export_saved_model
+    from kdl.models import get_model
+
+    export_saved_model(get_model("lenet5"), str(tmp_path), "m", task="classification",
+                       metadata={"class_names": [str(i) for i in range(10)]})
+    ds = load_image_dataset("fashion_mnist")
+    Image.fromarray(ds.arrays["test"][0][0, :, :, 0]).save(tmp_path / "a.png")
+    np.save(tmp_path / "b.npy", ds.arrays["test"][0][1])
+    np.save(tmp_path / "wrong.npy", np.zeros((32, 32, 1), np.uint8))
+    out = kdl("predict", str(tmp_path / "m"), str(tmp_path / "a.png"), str(tmp_path / "b.npy"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    assert len(rows) == 2 and all(0 <= r["class_id"] < 10 for r in rows)
+    bad = kdl("predict", str(tmp_path / "m"), str(tmp_path / "wrong.npy"))
+    assert bad.returncode == 2 and "(32, 32, 1)" in bad.stderr and "(28, 28, 1)" in bad.stderr
+
+
+def test_list_shows_every_recipe():
+    out = kdl("list", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert REQUIRED <= {r["recipe"] for r in rows}
+
+
+def test_recipe_smoke_variants_are_small():
+    for name in list_recipes():
+        s = get_recipe(name).smoke()
+        assert isinstance(s, Recipe) and s.epochs == 1
