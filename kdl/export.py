@@ -148,6 +148,8 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
             meta["vocabulary"] = list(vocabulary)
         with open(os.path.join(tmp, META_FILE), "w") as f:
             json.dump(meta, f, indent=2, default=str)
+        # Fault injection for the kill tests: hold the finished write before the rename.
+        time.sleep(float(os.environ.get("KDL_FAULT_EXPORT_DELAY_S", "0") or 0))
         while True:  # rename into the next free number; never onto an existing version
             target = os.path.join(base, str(next_version(base)))
             try:

@@ -48,6 +48,8 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     early_stopping_patience: int = 5
+    early_stopping_monitor: str = "val_loss"
+    ema: float | None = None  # weight averaging momentum (e.g. 0.99), folded in each epoch
     monitor_activations: bool = False
     pretrain: dict = dataclasses.field(default_factory=dict)  # e.g. greedy SDAE pretraining
     sequence_length: int = 100  # char_rnn

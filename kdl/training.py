@@ -217,6 +217,12 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1)
     optimizer = OPTIMIZERS[recipe.optimizer](schedule, recipe)
     if recipe.weight_decay and recipe.optimizer != "adamw":
         optimizer.weight_decay = recipe.weight_decay  # Keras' decoupled weight decay
+    if recipe.ema:
+        # Polyak averaging: the model's weights become the moving average once per epoch,
+        # so validation, early stopping and the export all see the averaged weights.
+        optimizer.use_ema = True
+        optimizer.ema_momentum = recipe.ema
+        optimizer.ema_overwrite_frequency = steps_per_epoch
     return optimizer
 
 
@@ -277,13 +283,14 @@ PRETRAINING: dict[str, Callable] = {"sdae": _pretrain_sdae}
 # --- the loop ---------------------------------------------------------------------------
 
 def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int):
-    monitor = "val_loss"
+    monitor = recipe.early_stopping_monitor
     cbs = [
         counter,
         kdl_callbacks.TerminateOnNaN(),
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), save_freq="epoch",
                                          delete_checkpoint=True),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.early_stopping_patience,
+                                      mode="max" if "acc" in monitor else "min",
                                       restore_best_weights=True, verbose=min(verbose, 1)),
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
