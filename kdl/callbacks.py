@@ -74,7 +74,7 @@ class ActivationMonitor(keras.callbacks.Callback):
         if not isinstance(outputs, list | tuple):
             outputs = [outputs]
         stats = {}
-        for (layer, name), out in zip(monitored, outputs):
+        for (layer, name), out in zip(monitored, outputs, strict=True):
             a = keras.ops.convert_to_numpy(out).astype("float64")
             units = a.reshape(-1, a.shape[-1])
             stats[f"act/{layer.name}/mean"] = float(a.mean())

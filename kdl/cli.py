@@ -24,7 +24,8 @@ def _positive(name):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer. Received: {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a positive integer. Received: {text!r}") from None
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{name} must be a positive integer. Received: {value}")
         return value
@@ -247,7 +248,7 @@ def cmd_predict(args) -> int:
         texts = [open(f).read() if os.path.exists(f) else f for f in args.files]
         out = serve(tf.constant(texts))
         vocab = meta.get("vocabulary")
-        for t, ids in zip(args.files, out["top_k_class_ids"].numpy()):
+        for t, ids in zip(args.files, out["top_k_class_ids"].numpy(), strict=True):
             print(json.dumps({"input": t, "next_chars": [vocab[i] for i in ids] if vocab else
                               ids.tolist()}))
         return 0
@@ -267,7 +268,8 @@ def cmd_predict(args) -> int:
         images.append(a)
     out = serve(tf.constant(np.stack(images)))
     names = meta.get("class_names")
-    for f, probs, cid in zip(args.files, out["probabilities"].numpy(), out["class_ids"].numpy()):
+    for f, probs, cid in zip(args.files, out["probabilities"].numpy(), out["class_ids"].numpy(),
+                               strict=True):
         row = {"file": f, "class_id": int(cid), "probability": float(probs[cid])}
         if names:
             row["class_name"] = names[int(cid)]

@@ -129,8 +129,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         data = prepare_data(recipe) if recipe.augmentation != self.recipe.augmentation \
             else self.data
         kwargs.setdefault("epochs", recipe.epochs)
-        return model.fit(data.train, validation_data=data.validation, verbose=0,
-                         shuffle=False, *args, **kwargs)
+        return model.fit(data.train, *args, validation_data=data.validation, verbose=0,
+                         shuffle=False, **kwargs)
 
 
 class _TrialLog:

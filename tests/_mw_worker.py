@@ -51,7 +51,8 @@ def main(out_path, mode):
     cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: losses.append(
         float(logs["loss"])))
     model.fit(data, epochs=1, steps_per_epoch=STEPS, verbose=0, callbacks=[cb], shuffle=False)
-    np.savez(out_path, losses=np.array(losses), *[np.asarray(w) for w in model.get_weights()])
+    weights = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    np.savez(out_path, losses=np.array(losses), **weights)
     print("done", len(losses), losses[-1])
 
 

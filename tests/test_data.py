@@ -3,7 +3,6 @@
 import gzip
 import os
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -169,7 +168,7 @@ def test_augmentation_keeps_shape_range_and_is_seeded(name, real_batch):
     def run(seed):
         aug = build_augmentation({name: ACTIVE[name]}, x.shape[1:], seed=seed)
         out = ds.map(lambda a, b: (aug(a, training=True), b))
-        xs, ys = zip(*[(a.numpy(), b.numpy()) for a, b in out])
+        xs, ys = zip(*[(a.numpy(), b.numpy()) for a, b in out], strict=True)
         return np.concatenate(xs), np.concatenate(ys)
 
     a, labels = run(7)
@@ -205,7 +204,7 @@ def test_elastic_distortion_moves_pixels_but_keeps_intensity(real_batch):
 def test_crop_with_padding_shifts_whole_images(real_batch):
     x, _ = real_batch
     out = np.asarray(data.augment.RandomCropWithPadding(2, seed=0)(x, training=True))
-    for img, src in zip(out[:8], x[:8]):
+    for img, src in zip(out[:8], x[:8], strict=True):
         p = np.pad(src, ((2, 2), (2, 2), (0, 0)))
         assert any(np.array_equal(img, p[i:i + 28, j:j + 28]) for i in range(5) for j in range(5))
 

@@ -76,7 +76,7 @@ def test_two_workers_train_in_sync_and_match_one_process(tmp_path):
                               stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
-    for p, out in zip(procs, outs):
+    for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out[-3000:]
     single = subprocess.run([sys.executable, str(ROOT / "tests" / "_mw_worker.py"),
                              str(tmp_path / "single.npz"), "single"], env=env_for(),

@@ -115,8 +115,8 @@ def test_counts_and_names_equal_keras_applications(name, application, kwargs):
     ours = models.get_model(name, **kwargs)
     theirs = getattr(keras.applications, application)(weights=None)
     assert ours.count_params() == theirs.count_params()
-    ours_weighted = {l.name for l in ours.layers if l.weights}
-    theirs_weighted = {l.name for l in theirs.layers if l.weights}
+    ours_weighted = {layer.name for layer in ours.layers if layer.weights}
+    theirs_weighted = {layer.name for layer in theirs.layers if layer.weights}
     assert ours_weighted == theirs_weighted
 
 
@@ -124,7 +124,7 @@ def test_resnet20_is_the_papers_size():
     model = models.get_model("resnet20", input_shape=(32, 32, 3), classes=10)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert 265_000 < trainable < 275_000  # "0.27M" in He et al. 2016, table 6
-    assert len([l for l in model.layers if isinstance(l, keras.layers.Conv2D)]) == 19
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 19
 
 
 def test_lenet5_paper_variant_uses_tanh_and_average_pooling():
@@ -201,7 +201,6 @@ def test_generate_samples_from_the_vocabulary():
 
 def test_generate_matches_the_full_sequence_model():
     """The stateful step-by-step copy computes what the sequence model computes."""
-    vocabulary = list("abcdef")
     model = models.get_model("char_rnn", vocabulary_size=6, embedding_dim=4, rnn_units=(8,))
     from kdl.models.char_rnn import stateful_copy
 
@@ -211,3 +210,35 @@ def test_generate_matches_the_full_sequence_model():
     for i in ids[0]:
         last = step(np.array([[i]], "int32"))
     np.testing.assert_allclose(np.asarray(last)[0, -1], full, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sdae_greedy_pretraining_on_real_fashion_mnist():
+    """Each layer's reconstruction loss falls; pretrained vs scratch on the same budget."""
+    from tests.conftest import fashion_mnist_available
+
+    if not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST missing")
+    from kdl.data import load_image_dataset
+
+    ds = load_image_dataset("fashion_mnist")
+    x, y = ds.arrays["train"][0][:8000] / 255.0, ds.arrays["train"][1][:8000]
+    xt, yt = ds.arrays["test"][0][:2000] / 255.0, ds.arrays["test"][1][:2000]
+    accuracy = {}
+    for pretrain in (True, False):
+        keras.utils.set_random_seed(0)
+        model = models.get_model("stacked_denoising_autoencoder", hidden_units=(256, 128, 64))
+        if pretrain:
+            report = models.pretrain_stacked_denoising_autoencoder(model, x, epochs_per_layer=2)
+            assert [r["layer"] for r in report] == ["sdae_dense_1", "sdae_dense_2",
+                                                     "sdae_dense_3"]
+            for r in report:
+                assert r["loss_after"] < 0.8 * r["loss_before"], r
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        model.fit(x, y, epochs=2, batch_size=128, verbose=0)
+        accuracy[pretrain] = model.evaluate(xt, yt, verbose=0)[1]
+    print(f"SDAE on 8k images, 2 fine-tuning epochs: pretrained {accuracy[True]:.4f}, "
+          f"scratch {accuracy[False]:.4f}")
+    # Sigmoid stacks train slowly from scratch; pretraining gives them a head start.
+    assert accuracy[True] > 0.7 and accuracy[True] >= accuracy[False] - 0.02

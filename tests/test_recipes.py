@@ -164,7 +164,7 @@ def test_export_versions_never_overwrite_and_crash_leaves_no_partial(tmp_path):
 def test_bad_input_is_one_line_and_status_2(args, fragment, tmp_path):
     out = kdl(*args, "--workdir", str(tmp_path / "w"), cwd=tmp_path)
     assert out.returncode == 2, out.stderr[-3000:]
-    lines = [l for l in out.stderr.splitlines() if l.startswith("kdl: error") or "error:" in l]
+    lines = [line for line in out.stderr.splitlines() if "error:" in line]
     assert lines and fragment in out.stderr, out.stderr[-3000:]
     assert not (tmp_path / "saved_models").exists()
 
@@ -192,7 +192,7 @@ def test_predict_checks_shapes_and_classifies(tmp_path):
     np.save(tmp_path / "wrong.npy", np.zeros((32, 32, 1), np.uint8))
     out = kdl("predict", str(tmp_path / "m"), str(tmp_path / "a.png"), str(tmp_path / "b.npy"))
     assert out.returncode == 0, out.stderr[-3000:]
-    rows = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 2 and all(0 <= r["class_id"] < 10 for r in rows)
     bad = kdl("predict", str(tmp_path / "m"), str(tmp_path / "wrong.npy"))
     assert bad.returncode == 2 and "(32, 32, 1)" in bad.stderr and "(28, 28, 1)" in bad.stderr

@@ -183,7 +183,7 @@ def load_tfds(name: str, validation_fraction: float = 0.1, seed: int = 0,
         arrays = {}
         for split in ("train", "test"):
             ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-            xs, ys = zip(*[(x, y) for x, y in tfds.as_numpy(ds.batch(4096))])
+            xs, ys = zip(*tfds.as_numpy(ds.batch(4096)), strict=True)
             arrays[split] = (np.concatenate(xs), np.concatenate(ys))
         return from_arrays(*arrays["train"], *arrays["test"], name=name, class_names=class_names,
                            validation_fraction=validation_fraction, seed=seed,

@@ -104,7 +104,7 @@ def _bottleneck_block_v2(x, filters, stride, name, conv_shortcut):
 # --- stages -----------------------------------------------------------------------------
 
 def _stages(x, block, depths, filters, first_stride, preact, shortcut_kind, stage_offset):
-    for s, (blocks, f) in enumerate(zip(depths, filters)):
+    for s, (blocks, f) in enumerate(zip(depths, filters, strict=True)):
         name = f"conv{s + stage_offset}"
         if block == "basic":
             for b in range(blocks):

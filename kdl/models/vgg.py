@@ -52,7 +52,7 @@ def _vgg(
         )
     inputs, input_tensor = image_input(input_tensor, input_shape, (224, 224, 3), 32, name)
     x = inputs
-    for b, (n, filters) in enumerate(zip(convs_per_block, _FILTERS), start=1):
+    for b, (n, filters) in enumerate(zip(convs_per_block, _FILTERS, strict=True), start=1):
         filters = max(1, int(round(filters * width_multiplier)))
         for c in range(1, n + 1):
             prefix = f"block{b}_conv{c}"

@@ -1,0 +1,92 @@
+"""Does kdl's augmentation pipeline keep up with training? Measured in one run.
+
+The full augmentation pipeline of issue 3 (flip, crop with padding, elastic distortion,
+random erasing) on Fashion-MNIST, in images/s, against the images/s that LeNet-5
+training consumes (fed from memory, so the pipeline is not what limits it). The last
+line printed is JSON with ``pipeline_images_per_s``, ``lenet5_train_images_per_s`` and
+``ratio``.
+
+    python benchmarks/data_pipeline.py [--epochs 3] [--batch-size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import kdl  # noqa: E402,F401
+
+SPEC = {"flip": "horizontal", "crop": 2, "elastic": {"alpha": 10.0, "sigma": 4.0},
+        "erasing": 0.5}
+
+
+def pipeline_rate(ds, batch_size: int, epochs: int) -> float:
+    from kdl.data import make_pipeline
+    from kdl.data.augment import build_augmentation
+
+    aug = build_augmentation(SPEC, ds.image_shape, seed=0)
+    pipe = make_pipeline(ds.train, batch_size, training=True, augmentation=aug)
+    rates = []
+    for epoch in range(epochs + 1):  # the first pass fills the cache and traces
+        start, n = time.perf_counter(), 0
+        for _, y in pipe:
+            n += int(y.shape[0])
+        if epoch:
+            rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def lenet5_rate(ds, batch_size: int, epochs: int) -> float:
+    import keras
+    import tensorflow as tf
+
+    from kdl.models import get_model
+
+    x, y = ds.arrays["train"]
+    data = tf.data.Dataset.from_tensor_slices((x.astype("float32") / 255.0, y)) \
+        .batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)
+    model = get_model("lenet5")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    times = []
+    cb = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
+        on_epoch_end=lambda e, logs: times.append(time.perf_counter()))
+    model.fit(data, epochs=epochs + 1, verbose=0, callbacks=[cb])
+    rates = [len(y) / (times[2 * i + 1] - times[2 * i]) for i in range(1, epochs + 1)]
+    return statistics.median(rates)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="a prefix of the train split (smoke runs)")
+    args = parser.parse_args(argv)
+    from kdl.data import from_arrays, load_image_dataset
+
+    ds = load_image_dataset("fashion_mnist")
+    if args.max_examples:
+        (x, y), (xt, yt) = ds.arrays["train"], ds.arrays["test"]
+        ds = from_arrays(x[:args.max_examples], y[:args.max_examples], xt, yt,
+                         validation_fraction=0.0)
+    pipe = pipeline_rate(ds, args.batch_size, args.epochs)
+    train = lenet5_rate(ds, args.batch_size, args.epochs)
+    from kdl.export import hardware
+
+    result = {"pipeline_images_per_s": round(pipe), "lenet5_train_images_per_s": round(train),
+              "ratio": round(pipe / train, 2), "batch_size": args.batch_size,
+              "augmentation": SPEC, "machine": hardware().get("cpu"),
+              "cores": os.cpu_count()}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

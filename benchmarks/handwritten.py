@@ -1,0 +1,111 @@
+"""The hand-written baselines: models written the way the keras-io examples write them.
+
+Sequential models (functional where keras-io's own example is functional, as its CIFAR
+ResNet is), trained with ``fit`` on in-memory numpy arrays. Used by ``run_all.py`` and
+``lenet5_vs_handwritten.py``; also runnable as the keras-io-style LeNet-5 script:
+
+    python benchmarks/handwritten.py --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def lenet5():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(6, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(16, 5, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(120, activation="relu"),
+        layers.Dense(84, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+
+def mlp():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)), layers.Flatten(),
+        layers.Dense(256, activation="relu"), layers.Dropout(0.2),
+        layers.Dense(128, activation="relu"), layers.Dropout(0.2),
+        layers.Dense(100, activation="relu"), layers.Dropout(0.2),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+
+def resnet20():
+    """keras-io's CIFAR ResNet style: functional, 3 stages, projection shortcuts."""
+    import keras
+    from keras import layers
+
+    def block(x, filters, stride):
+        y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+        y = layers.BatchNormalization()(y)
+        y = layers.Activation("relu")(y)
+        y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        if stride != 1 or x.shape[-1] != filters:
+            x = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+        return layers.Activation("relu")(layers.Add()([x, y]))
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    for i, filters in enumerate((16, 32, 64)):
+        for j in range(3):
+            x = block(x, filters, 2 if i > 0 and j == 0 else 1)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
+MODELS = {"lenet5": lenet5, "mlp": mlp, "resnet20": resnet20}
+
+
+def load_arrays():
+    """Fashion-MNIST as keras.datasets gives it, read from Debian's files (offline)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from kdl.data.idx import load_idx_directory
+    from kdl.data.sources import DEBIAN_FASHION_MNIST
+
+    return load_idx_directory(os.environ.get("KDL_DATA_DIR", DEBIAN_FASHION_MNIST))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="keras-io-style LeNet-5 on Fashion-MNIST")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--model", default="lenet5", choices=sorted(MODELS))
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = load_arrays()
+    x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
+    model = MODELS[args.model]()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, validation_split=0.1,
+              verbose=2)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    print(json.dumps({"model": args.model, "epochs": args.epochs, "test_accuracy": accuracy,
+                      "wall_s": round(time.perf_counter() - start, 2)}))
+    del keras
+
+
+if __name__ == "__main__":
+    main()

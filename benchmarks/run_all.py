@@ -1,0 +1,276 @@
+"""`make bench`: kdl against hand-written Keras, measured side by side in one run.
+
+1. Training throughput (images/s, median of several timed windows after a warm-up) of
+   Fashion-MNIST recipes' models at their recipe settings (augmentation on), and of the
+   same model written the keras-io way (``benchmarks/handwritten.py``), alternating.
+2. Achieved compute: training FLOPs per image (counted from the layers: 2 x MACs
+   forward, x3 for forward + backward) x images/s, as a fraction of this CPU's float32
+   peak, itself measured here (a 4096x4096 matmul).
+3. Time to accuracy: wall seconds of ``lenet5_fashion_mnist`` training until the test
+   accuracy first reaches 0.90.
+4. Serving: exported LeNet-5 and ResNet-20 through ``serving_default``: batch-1 latency
+   p50/p99 and batch-256 throughput.
+
+Writes ``benchmarks/results/latest.json`` and ``latest.md``, and the README's table
+between its ``bench`` markers. Benchmarks report; they never assert a time.
+
+    python benchmarks/run_all.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import kdl  # noqa: E402,F401
+
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def training_flops_per_image(model) -> float:
+    """2 x multiply-adds of Conv2D and Dense layers, x3 for the backward pass."""
+    import keras
+
+    macs = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Conv2D):
+            out = layer.output.shape
+            k = layer.kernel.shape
+            macs += out[1] * out[2] * k[0] * k[1] * k[2] * k[3]
+        elif isinstance(layer, keras.layers.Dense):
+            k = layer.kernel.shape
+            macs += k[0] * k[1]
+    return 3 * 2 * macs
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def peak_flops(dtype="float32", n=4096, reps=10) -> float:
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype=dtype)
+    b = tf.random.normal((n, n), dtype=dtype)
+    f = tf.function(lambda a, b: tf.matmul(a, b))
+    f(a, b).numpy()
+    start = time.perf_counter()
+    for _ in range(reps):
+        c = f(a, b)
+    c.numpy()
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+class _Rate:
+    """images/s of timed windows of ``steps`` batches, after ``warmup`` batches."""
+
+    def __init__(self, batch_size, warmup, steps):
+        import keras
+
+        self.batch_size, self.warmup, self.steps = batch_size, warmup, steps
+        self.rates, self._t, self._n = [], None, 0
+        self.callback = keras.callbacks.LambdaCallback(on_train_batch_end=self._on_batch)
+
+    def _on_batch(self, batch, logs):
+        self._n += 1
+        if self._n == self.warmup:
+            self._t = time.perf_counter()
+        elif self._n > self.warmup and (self._n - self.warmup) % self.steps == 0:
+            now = time.perf_counter()
+            self.rates.append(self.steps * self.batch_size / (now - self._t))
+            self._t = now
+
+
+def kdl_throughput(name, windows, steps, warmup):
+    from kdl.recipes import get_recipe
+    from kdl.training import build_model, compile_model, prepare_data
+
+    recipe = get_recipe(name)
+    data = prepare_data(recipe)
+    model = build_model(recipe, data)
+    compile_model(model, recipe, data.steps_per_epoch)
+    rate = _Rate(recipe.batch_size, warmup, steps)
+    total = warmup + windows * steps
+    model.fit(data.train.repeat(), steps_per_epoch=total, epochs=1, verbose=0,
+              callbacks=[rate.callback], shuffle=False)
+    return statistics.median(rate.rates), model, recipe
+
+
+def handwritten_throughput(name, batch_size, windows, steps, warmup, arrays):
+    import handwritten
+
+    (x, y), _ = arrays
+    x = x.astype("float32") / 255.0
+    model = handwritten.MODELS[name]()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    rate = _Rate(batch_size, warmup, steps)
+    needed = (warmup + windows * steps) * batch_size
+    reps = -(-needed // len(x))
+    import numpy as np
+
+    model.fit(np.concatenate([x] * reps), np.concatenate([y] * reps), batch_size=batch_size,
+              epochs=1, verbose=0, callbacks=[rate.callback],
+              steps_per_epoch=warmup + windows * steps)
+    return statistics.median(rate.rates)
+
+
+def time_to_accuracy(target=0.90, max_epochs=20):
+    import keras
+
+    from kdl.recipes import get_recipe
+    from kdl.training import build_model, compile_model, prepare_data
+
+    recipe = get_recipe("lenet5_fashion_mnist")
+    data = prepare_data(recipe)
+    model = build_model(recipe, data)
+    compile_model(model, recipe, data.steps_per_epoch)
+    state = {"train_s": 0.0, "reached": None, "curve": []}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            state["train_s"] += time.perf_counter() - self.t
+            acc = self.model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
+            state["curve"].append((epoch + 1, round(state["train_s"], 1), round(acc, 4)))
+            if acc >= target and state["reached"] is None:
+                state["reached"] = round(state["train_s"], 1)
+                self.model.stop_training = True
+
+    model.fit(data.train, epochs=max_epochs, verbose=0, callbacks=[Probe()], shuffle=False)
+    return state
+
+
+def serving(export_path, image_shape, batch=256, calls=200):
+    import numpy as np
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(export_path).signatures["serving_default"]
+    one = tf.constant(np.zeros((1, *image_shape), np.uint8))
+    many = tf.constant(np.zeros((batch, *image_shape), np.uint8))
+    for _ in range(20):
+        serve(one)
+    lat = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        serve(one)["class_ids"].numpy()
+        lat.append((time.perf_counter() - t) * 1e3)
+    serve(many)
+    t = time.perf_counter()
+    for _ in range(10):
+        serve(many)["class_ids"].numpy()
+    return {"p50_ms": round(float(np.percentile(lat, 50)), 3),
+            "p99_ms": round(float(np.percentile(lat, 99)), 3),
+            "batch256_images_per_s": round(10 * batch / (time.perf_counter() - t))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="kdl benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few steps")
+    args = parser.parse_args(argv)
+    import handwritten
+
+    from kdl.export import export_saved_model, hardware
+
+    windows, steps, warmup = (2, 5, 3) if args.quick else (5, 40, 20)
+    arrays = handwritten.load_arrays()
+    peak32 = peak_flops("float32")
+    results = {"machine": hardware(), "peak_float32_gflops": round(peak32 / 1e9),
+               "throughput": [], "serving": {}}
+    pairs = {"mlp_fashion_mnist": "mlp", "lenet5_fashion_mnist": "lenet5",
+             "resnet20_fashion_mnist": "resnet20"}
+    others = [] if args.quick else ["alexnet_fashion_mnist", "resnet18_fashion_mnist",
+                                    "vgg16_fashion_mnist"]
+    exports = {}
+    for recipe_name in list(pairs) + others:
+        kdl_rates, hand_rates = [], []
+        for _ in range(1 if args.quick or recipe_name in others else 2):  # alternate
+            rate, model, recipe = kdl_throughput(recipe_name, windows, steps, warmup)
+            kdl_rates.append(rate)
+            if recipe_name in pairs:
+                hand_rates.append(handwritten_throughput(pairs[recipe_name], recipe.batch_size,
+                                                         windows, steps, warmup, arrays))
+        kdl_rate = statistics.median(kdl_rates)
+        flops = training_flops_per_image(model)
+        row = {"recipe": recipe_name, "batch_size": recipe.batch_size,
+               "augmentation": ", ".join(recipe.augmentation) or "none",
+               "kdl_images_per_s": round(kdl_rate),
+               "handwritten_images_per_s": round(statistics.median(hand_rates))
+               if hand_rates else None,
+               "train_gflop_per_image": round(flops / 1e9, 4),
+               "fraction_of_float32_peak": round(kdl_rate * flops / peak32, 3)}
+        if row["handwritten_images_per_s"]:
+            row["ratio"] = round(kdl_rate / row["handwritten_images_per_s"], 2)
+        results["throughput"].append(row)
+        print(json.dumps(row), flush=True)
+        if recipe_name in ("lenet5_fashion_mnist", "resnet20_fashion_mnist"):
+            tmp = tempfile.mkdtemp()
+            exports[recipe_name] = export_saved_model(model, tmp, recipe_name,
+                                                      task="classification")
+    for name, path in exports.items():
+        results["serving"][name] = serving(path, (28, 28, 1))
+        print(json.dumps({name: results["serving"][name]}), flush=True)
+    if not args.quick:
+        results["time_to_accuracy"] = time_to_accuracy()
+        print(json.dumps({"time_to_accuracy": results["time_to_accuracy"]}), flush=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    name = "quick" if args.quick else "latest"
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    table = markdown(results)
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+        f.write(table + "\n")
+    if not args.quick:
+        readme = os.path.join(ROOT, "README.md")
+        text = open(readme).read()
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            tail = rest.split(END, 1)[1]
+            with open(readme, "w") as f:
+                f.write(f"{head}{START}\n{table}\n{END}{tail}")
+    print(table)
+    return results
+
+
+def markdown(results) -> str:
+    hw = results["machine"]
+    lines = [f"Machine: {hw.get('cpu')}, {hw.get('cpu_count')} cores; float32 matmul peak "
+             f"{results['peak_float32_gflops']} GFLOP/s (measured in the same run).", "",
+             "| recipe | batch | augmentation | kdl img/s | hand-written img/s | kdl / hand | "
+             "train GFLOP/img | % of fp32 peak |", "|---|---|---|---|---|---|---|---|"]
+    for r in results["throughput"]:
+        lines.append(f"| {r['recipe']} | {r['batch_size']} | {r['augmentation']} | "
+                     f"{r['kdl_images_per_s']} | {r['handwritten_images_per_s'] or '-'} | "
+                     f"{r.get('ratio', '-')} | {r['train_gflop_per_image']} | "
+                     f"{100 * r['fraction_of_float32_peak']:.1f}% |")
+    if results["serving"]:
+        lines += ["", "| export | batch-1 p50 ms | batch-1 p99 ms | batch-256 img/s |",
+                  "|---|---|---|---|"]
+        for name, s in results["serving"].items():
+            lines.append(f"| {name} | {s['p50_ms']} | {s['p99_ms']} | "
+                         f"{s['batch256_images_per_s']} |")
+    tta = results.get("time_to_accuracy")
+    if tta:
+        lines += ["", f"Time to 0.90 test accuracy, lenet5_fashion_mnist: "
+                      f"{tta['reached']} s of training (epoch, train s, test acc: "
+                      f"{tta['curve']})."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
