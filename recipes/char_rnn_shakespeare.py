@@ -19,7 +19,8 @@ RECIPE = Recipe(
     batch_size=64,
     target=0.55,
     target_reference="next-character test accuracy above 0.55",
-    smoke_overrides={"model_args": {"embedding_dim": 16, "rnn_units": (32,), "rnn_type": "gru"}},
+    smoke_overrides={"sequence_length": 20,
+                     "model_args": {"embedding_dim": 16, "rnn_units": (32,), "rnn_type": "gru"}},
 )
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def test_smoke_recipe_end_to_end(name, tmp_path):
     _smoke_and_check_export(name, tmp_path)
 
 
-@pytest.mark.parametrize("name", ["resnet20_cifar10", "vgg16_cifar10"])
+@pytest.mark.parametrize("name", ["resnet20_cifar10", "vgg16_cifar10", "char_rnn_shakespeare"])
 def test_tfds_recipes_with_mock_data(name, tmp_path):
     import tensorflow_datasets as tfds
 
@@ -209,3 +209,26 @@ def test_recipe_smoke_variants_are_small():
     for name in list_recipes():
         s = get_recipe(name).smoke()
         assert isinstance(s, Recipe) and s.epochs == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_two_real_one_epoch_runs_export_versions_1_and_2(tmp_path):
+    """Issue 4's check: the real recipe, one epoch, twice: versions 1 and 2, both serving."""
+    import tensorflow as tf
+
+    from kdl.data import load_image_dataset
+
+    x = load_image_dataset("fashion_mnist").arrays["test"][0][:16]
+    for version in (1, 2):
+        out = kdl("train", "lenet5_fashion_mnist", "--epochs", "1", "--export-dir",
+                  str(tmp_path / "exp"), "--workdir", str(tmp_path / f"w{version}"), "--json",
+                  "--quiet", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        assert summary["epochs_run"] == 1 and summary["test_metrics"]["accuracy"] > 0.80
+        assert summary["export_path"] == str(tmp_path / "exp" / "lenet5_fashion_mnist" / str(version))
+        serve = tf.saved_model.load(summary["export_path"]).signatures["serving_default"]
+        probs = serve(tf.constant(x))["probabilities"].numpy()
+        assert probs.shape == (16, 10)
+    assert sorted(os.listdir(tmp_path / "exp" / "lenet5_fashion_mnist")) == ["1", "2"]

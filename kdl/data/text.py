@@ -101,13 +101,20 @@ def load_text_corpus(source: str | None = None, max_chars: int | None = 2_000_00
 
         from kdl.data.sources import DataNotFoundError
 
+        builder = tfds.builder("tiny_shakespeare")
+        prepared = builder.data_path.exists() and any(builder.data_path.iterdir())
+        if not prepared and os.environ.get("KDL_OFFLINE", "") not in ("", "0"):
+            raise DataNotFoundError("TFDS 'tiny_shakespeare' needs internet to download "
+                                    "(KDL_OFFLINE is set: no download tried).")
         try:
-            ds = tfds.load("tiny_shakespeare", split="train")
+            builder.download_and_prepare()
+            ds = builder.as_dataset(split="train")
         except Exception as e:
             raise DataNotFoundError(
                 f"TFDS 'tiny_shakespeare' needs internet to download ({type(e).__name__})."
             ) from None
-        text = "".join(x["text"].decode() for x in tfds.as_numpy(ds))[:max_chars]
+        text = "".join(x["text"].decode("utf-8", errors="replace")
+                       for x in tfds.as_numpy(ds))[:max_chars]
         name = "tiny_shakespeare"
     elif os.path.isdir(source):
         text, name = _read_tree(source, max_chars, suffix=""), os.path.basename(source)

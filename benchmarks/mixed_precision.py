@@ -1,0 +1,58 @@
+"""float32 against mixed_bfloat16 (and mixed_float16) for a ResNet-20 training step here.
+
+Side by side in one run, alternating, on the real Fashion-MNIST recipe
+(``resnet20_fashion_mnist``'s model, batch 128): images/s, median of timed windows.
+The last line is JSON with each policy's rate and its ratio to float32.
+
+    python benchmarks/mixed_precision.py [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import kdl  # noqa: E402,F401
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--recipe", default="resnet20_fashion_mnist")
+    parser.add_argument("--policies", default="float32,mixed_bfloat16")
+    args = parser.parse_args(argv)
+    from run_all import kdl_throughput
+
+    from kdl.recipes import get_recipe, register_recipe  # noqa: F401
+
+    rates = {p: [] for p in args.policies.split(",")}
+    import kdl.recipes as recipes
+
+    base = get_recipe(args.recipe)
+    for _ in range(args.rounds):
+        for policy in rates:
+            name = f"{base.name}@{policy}"
+            recipes._RECIPES[name] = base.replace(name=name, precision=policy)
+            from kdl.training import set_precision
+
+            set_precision(policy)
+            try:
+                rate, _, _ = kdl_throughput(name, windows=3, steps=20, warmup=10)
+            finally:
+                set_precision("float32")
+            rates[policy].append(rate)
+            print(json.dumps({"policy": policy, "images_per_s": round(rate)}), flush=True)
+    med = {p: statistics.median(r) for p, r in rates.items()}
+    out = {"recipe": args.recipe, "images_per_s": {p: round(v) for p, v in med.items()},
+           "ratio_to_float32": {p: round(v / med["float32"], 2) for p, v in med.items()}}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
