@@ -75,23 +75,29 @@ def peak_flops(dtype="float32", n=4096, reps=10) -> float:
 
 
 class _Rate:
-    """images/s of timed windows of ``steps`` batches, after ``warmup`` batches."""
+    """images/s of timed windows of at least ``steps`` batches, after ``warmup`` batches.
+
+    Uses the batch index Keras passes, so it also counts right when
+    ``steps_per_execution`` > 1 calls the callback once per group of steps.
+    """
 
     def __init__(self, batch_size, warmup, steps):
         import keras
 
         self.batch_size, self.warmup, self.steps = batch_size, warmup, steps
-        self.rates, self._t, self._n = [], None, 0
+        self.rates, self._t, self._start = [], None, None
         self.callback = keras.callbacks.LambdaCallback(on_train_batch_end=self._on_batch)
 
     def _on_batch(self, batch, logs):
-        self._n += 1
-        if self._n == self.warmup:
-            self._t = time.perf_counter()
-        elif self._n > self.warmup and (self._n - self.warmup) % self.steps == 0:
+        done = batch + 1
+        if self._t is None:
+            if done >= self.warmup:
+                self._t, self._start = time.perf_counter(), done
+            return
+        if done - self._start >= self.steps:
             now = time.perf_counter()
-            self.rates.append(self.steps * self.batch_size / (now - self._t))
-            self._t = now
+            self.rates.append((done - self._start) * self.batch_size / (now - self._t))
+            self._t, self._start = now, done
 
 
 def kdl_throughput(name, windows, steps, warmup):
@@ -103,7 +109,7 @@ def kdl_throughput(name, windows, steps, warmup):
     model = build_model(recipe, data)
     compile_model(model, recipe, data.steps_per_epoch)
     rate = _Rate(recipe.batch_size, warmup, steps)
-    total = warmup + windows * steps
+    total = warmup + windows * steps + recipe.steps_per_execution
     model.fit(data.train.repeat(), steps_per_epoch=total, epochs=1, verbose=0,
               callbacks=[rate.callback], shuffle=False)
     return statistics.median(rate.rates), model, recipe

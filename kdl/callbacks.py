@@ -53,6 +53,8 @@ class ActivationMonitor(keras.callbacks.Callback):
         self.every = every
         self.history: list[dict] = []
         self._writer = None
+        self._probe_model = None
+        self._monitored_layers = None
 
     def _monitored(self):
         found = []
@@ -65,12 +67,16 @@ class ActivationMonitor(keras.callbacks.Callback):
         return found
 
     def measure(self) -> dict[str, float]:
-        monitored = self._monitored()
+        if self._monitored_layers is None:  # built once: the layers share the model's weights
+            self._monitored_layers = self._monitored()
+            if self._monitored_layers:
+                inputs = self.model.inputs[0] if len(self.model.inputs) == 1 else self.model.inputs
+                self._probe_model = keras.Model(
+                    inputs, [layer.output for layer, _ in self._monitored_layers])
+        monitored = self._monitored_layers
         if not monitored:
             return {}
-        inputs = self.model.inputs[0] if len(self.model.inputs) == 1 else self.model.inputs
-        probe_model = keras.Model(inputs, [layer.output for layer, _ in monitored])
-        outputs = probe_model(self.probe, training=False)
+        outputs = self._probe_model(self.probe, training=False)
         if not isinstance(outputs, list | tuple):
             outputs = [outputs]
         stats = {}

@@ -10,16 +10,19 @@ RECIPE = Recipe(
     name="lenet5_fashion_mnist",
     model="lenet5",
     data="fashion_mnist",
-    model_args={"batch_norm": True, "dropout": 0.2},
-    description="LeNet-5 (ReLU, max pooling) with batch norm and dropout 0.2, Adam with "
-                "cosine decay, horizontal flips.",
+    description="LeNet-5 as in the course (ReLU, max pooling, 61,706 parameters), Adam with "
+                "cosine decay, horizontal flips, 16 steps per execution.",
     augmentation={"flip": "horizontal"},
     normalization="channel",
     optimizer="adam",
-    learning_rate=3e-3,
+    learning_rate=2e-3,
     schedule="cosine",
     epochs=30,
     batch_size=128,
+    # Measured here (benchmarks/run_all.py): 16 steps per tf.function call trains this small
+    # net about 1.2x faster than one; batch norm + dropout gained 0.2-0.4 points of test
+    # accuracy but halved the throughput (10k against 19k images/s), so they are off.
+    steps_per_execution=16,
     early_stopping_monitor="val_accuracy",
     early_stopping_patience=8,
     monitor_activations=True,
