@@ -32,7 +32,7 @@ def cards_dir() -> str:
     return os.path.join(os.path.dirname(kdl._recipes.__file__), "cards")
 
 
-def save_card(recipe, summary: dict, pretrain=None) -> str:
+def save_card(recipe, summary: dict, pretrain=None, command: str | None = None) -> str:
     from kdl.export import hardware
 
     os.makedirs(cards_dir(), exist_ok=True)
@@ -45,7 +45,7 @@ def save_card(recipe, summary: dict, pretrain=None) -> str:
         "epochs_requested": recipe.epochs,
         "machine": f"{hw.get('cpu', hw['machine'])}, {hw['cpu_count']} cores",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "command": f"kdl train {recipe.name} --record",
+        "command": command or f"kdl train {recipe.name} --record",
         "pretrain": pretrain,
     }
     path = os.path.join(cards_dir(), f"{recipe.name}.json")
@@ -67,8 +67,8 @@ def load_card(name: str) -> dict | None:
 def cards_table() -> str:
     from kdl.recipes import get_recipe, list_recipes
 
-    lines = ["| recipe | test metric | epochs | wall time | target | Zalando row | met | machine |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | test metric | epochs | wall time | target | Zalando row | met | machine | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in list_recipes():
         recipe = get_recipe(name)
         card = load_card(name)
@@ -76,14 +76,14 @@ def cards_table() -> str:
         ref_text = f"{ref[0]} {ref[1]}" if ref and recipe.data == "fashion_mnist" else "-"
         target = f"{recipe.target_metric} {recipe.target}" if recipe.target is not None else "-"
         if card is None:
-            lines.append(f"| {name} | not yet run | - | - | {target} | {ref_text} | - | - |")
+            lines.append(f"| {name} | not yet run | - | - | {target} | {ref_text} | - | - | - |")
             continue
         value = card["test_metrics"].get(recipe.target_metric)
         met = {True: "yes", False: "**not yet met**", None: "-"}[card.get("target_met")]
         lines.append(
             f"| {name} | {recipe.target_metric} {value:.4f} | {card['epochs_run']} | "
             f"{card['wall_s'] / 60:.1f} min | {target} | {ref_text} | {met} | "
-            f"{card['machine']} ({card['date']}) |")
+            f"{card['machine']} ({card['date']}) | `{card['command']}` |")
     lines.append(f"\nHuman performance on Fashion-MNIST (Zalando): {HUMAN}.")
     return "\n".join(lines)
 

@@ -126,6 +126,9 @@ def _export(result_model, recipe, export_dir, summary, data_info):
                               vocabulary=data_info.vocabulary if recipe.task == "char_rnn" else None)
 
 
+argv_for_card: list[str] | None = None
+
+
 def cmd_train(args) -> int:
     import time
 
@@ -146,7 +149,8 @@ def cmd_train(args) -> int:
     summary["export_path"] = export_path
     summary["wall_s"] = round(time.perf_counter() - start, 2)
     if args.record and is_chief():
-        save_card(recipe, summary, pretrain=result.pretrain_report)
+        command = " ".join(["kdl", *(argv_for_card or [])]) if argv_for_card else None
+        save_card(recipe, summary, pretrain=result.pretrain_report, command=command)
     if args.json:
         _print_json(summary)
     else:
@@ -365,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global argv_for_card
     parser = build_parser()
+    argv_for_card = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
