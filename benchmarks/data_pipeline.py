@@ -6,7 +6,7 @@ training consumes (fed from memory, so the pipeline is not what limits it). The 
 line printed is JSON with ``pipeline_images_per_s``, ``lenet5_train_images_per_s`` and
 ``ratio``.
 
-    python benchmarks/data_pipeline.py [--epochs 3] [--batch-size 128]
+    python benchmarks/data_pipeline.py [--rounds 5] [--batch-size 128]
 """
 
 from __future__ import annotations
@@ -25,28 +25,19 @@ SPEC = {"flip": "horizontal", "crop": 2, "elastic": {"alpha": 10.0, "sigma": 4.0
         "erasing": 0.5}
 
 
-def pipeline_rate(ds, batch_size: int, epochs: int) -> float:
-    from kdl.data import make_pipeline
-    from kdl.data.augment import build_augmentation
-
-    aug = build_augmentation(SPEC, ds.image_shape, seed=0)
-    pipe = make_pipeline(ds.train, batch_size, training=True, augmentation=aug)
-    rates = []
-    for epoch in range(epochs + 1):  # the first pass fills the cache and traces
-        start, n = time.perf_counter(), 0
-        for _, y in pipe:
-            n += int(y.shape[0])
-        if epoch:
-            rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates)
-
-
-def lenet5_rate(ds, batch_size: int, epochs: int) -> float:
+def measure(ds, batch_size: int, rounds: int) -> tuple[float, float]:
+    """Median images/s of the pipeline and of LeNet-5 training, measured alternately
+    (one pipeline epoch, one training epoch, ...) so that drifts in the machine's speed
+    fall on both alike."""
     import keras
     import tensorflow as tf
 
+    from kdl.data import make_pipeline
+    from kdl.data.augment import build_augmentation
     from kdl.models import get_model
 
+    aug = build_augmentation(SPEC, ds.image_shape, seed=0)
+    pipe = make_pipeline(ds.train, batch_size, training=True, augmentation=aug)
     x, y = ds.arrays["train"]
     data = tf.data.Dataset.from_tensor_slices((x.astype("float32") / 255.0, y)) \
         .batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)
@@ -57,14 +48,24 @@ def lenet5_rate(ds, batch_size: int, epochs: int) -> float:
     cb = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
         on_epoch_end=lambda e, logs: times.append(time.perf_counter()))
-    model.fit(data, epochs=epochs + 1, verbose=0, callbacks=[cb])
-    rates = [len(y) / (times[2 * i + 1] - times[2 * i]) for i in range(1, epochs + 1)]
-    return statistics.median(rates)
+    for _ in pipe:  # warm-up: fills the cache, traces the augmentation
+        pass
+    model.fit(data, epochs=1, verbose=0)  # warm-up: traces the train step
+    pipe_rates, train_rates = [], []
+    for _ in range(rounds):
+        start, n = time.perf_counter(), 0
+        for _, labels in pipe:
+            n += int(labels.shape[0])
+        pipe_rates.append(n / (time.perf_counter() - start))
+        times.clear()
+        model.fit(data, epochs=1, verbose=0, callbacks=[cb])
+        train_rates.append(len(y) / (times[1] - times[0]))
+    return statistics.median(pipe_rates), statistics.median(train_rates)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--max-examples", type=int, default=None,
                         help="a prefix of the train split (smoke runs)")
@@ -76,8 +77,7 @@ def main(argv=None) -> dict:
         (x, y), (xt, yt) = ds.arrays["train"], ds.arrays["test"]
         ds = from_arrays(x[:args.max_examples], y[:args.max_examples], xt, yt,
                          validation_fraction=0.0)
-    pipe = pipeline_rate(ds, args.batch_size, args.epochs)
-    train = lenet5_rate(ds, args.batch_size, args.epochs)
+    pipe, train = measure(ds, args.batch_size, args.rounds)
     from kdl.export import hardware
 
     result = {"pipeline_images_per_s": round(pipe), "lenet5_train_images_per_s": round(train),
