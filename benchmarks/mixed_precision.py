@@ -26,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--recipe", default="resnet20_fashion_mnist")
     parser.add_argument("--policies", default="float32,mixed_bfloat16")
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args(argv)
     from run_all import kdl_throughput
 
@@ -43,7 +45,7 @@ def main(argv=None):
 
             set_precision(policy)
             try:
-                rate, _, _ = kdl_throughput(name, windows=3, steps=20, warmup=10)
+                rate, _, _ = kdl_throughput(name, windows=args.windows, steps=args.steps, warmup=10)
             finally:
                 set_precision("float32")
             rates[policy].append(rate)

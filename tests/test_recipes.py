@@ -232,3 +232,23 @@ def test_two_real_one_epoch_runs_export_versions_1_and_2(tmp_path):
         probs = serve(tf.constant(x))["probabilities"].numpy()
         assert probs.shape == (16, 10)
     assert sorted(os.listdir(tmp_path / "exp" / "lenet5_fashion_mnist")) == ["1", "2"]
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_mixed_bfloat16_recipe_trains_and_exports_float32_probabilities(tmp_path):
+    import tensorflow as tf
+
+    from kdl.cli import _export
+    from kdl.training import train_and_evaluate
+
+    recipe = get_recipe("lenet5_fashion_mnist").smoke().replace(precision="mixed_bfloat16")
+    result = train_and_evaluate(recipe, str(tmp_path / "w"), verbose=0)
+    assert result.model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert result.test_metrics["accuracy"] > 0.3
+    path = _export(result.model, recipe, str(tmp_path / "e"), result.summary(), result.data)
+    out = tf.saved_model.load(path).signatures["serving_default"](
+        tf.zeros((2, 28, 28, 1), tf.uint8))
+    assert out["probabilities"].dtype == tf.float32
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training

@@ -81,7 +81,9 @@ def normalization_layer(dataset: tf.data.Dataset, per: str = "channel",
     if per not in ("channel", "pixel"):
         raise ValueError(f"`per` must be 'channel' or 'pixel'. Received: per={per!r}")
     axis = -1 if per == "channel" else (1, 2, 3)
-    layer = keras.layers.Normalization(axis=axis, name=name)
+    # float32 whatever the global policy: adapt() fails under mixed_bfloat16 (Keras mixes
+    # float32 statistics with bfloat16 batch moments), and statistics want the precision.
+    layer = keras.layers.Normalization(axis=axis, name=name, dtype="float32")
     images = dataset.map(lambda x, y: tf.cast(x, tf.float32)).batch(batch_size)
     layer.adapt(images)
     return layer
