@@ -134,8 +134,10 @@ def cmd_train(args) -> int:
 
     start = time.perf_counter()
     recipe = _resolve_recipe(args)
-    _check_data(recipe)
+    # The strategy first: MultiWorkerMirroredStrategy must configure collective ops
+    # before TensorFlow runs anything (loading the data does).
     strategy = _strategy(args)
+    _check_data(recipe)
     from kdl.cards import save_card
     from kdl.distribute import is_chief
     from kdl.training import train_and_evaluate
