@@ -74,7 +74,9 @@ def cards_table() -> str:
         card = load_card(name)
         ref = ZALANDO.get(recipe.model)
         ref_text = f"{ref[0]} {ref[1]}" if ref and recipe.data == "fashion_mnist" else "-"
-        target = f"{recipe.target_metric} {recipe.target}" if recipe.target is not None else "-"
+        lower = recipe.target_metric in ("loss", "mse", "mae")
+        target = (f"{recipe.target_metric} {'<' if lower else '>'} {recipe.target}"
+                  if recipe.target is not None else "-")
         if card is None:
             lines.append(f"| {name} | not yet run | - | - | {target} | {ref_text} | - | - | - |")
             continue

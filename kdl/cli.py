@@ -119,7 +119,7 @@ def cmd_list(args) -> int:
 def _export(result_model, recipe, export_dir, summary, data_info):
     from kdl.export import export_saved_model
 
-    meta = {"recipe": recipe.to_dict(), **summary,
+    meta = {**summary, "recipe": recipe.name, "config": recipe.to_dict(),
             "class_names": list(data_info.class_names) if recipe.task != "char_rnn" else None}
     return export_saved_model(result_model, export_dir, recipe.name, task=recipe.task,
                               metadata=meta,
@@ -205,8 +205,8 @@ def cmd_export(args) -> int:
         ds = _check_data(recipe)
         class_names = list(ds.class_names)
     path = export_saved_model(model, args.export_dir, recipe.name, task=recipe.task,
-                              metadata={"recipe": recipe.to_dict(), **summary,
-                                        "class_names": class_names},
+                              metadata={**summary, "recipe": recipe.name,
+                                        "config": recipe.to_dict(), "class_names": class_names},
                               vocabulary=data.vocabulary if data else None)
     _print_json({"recipe": recipe.name, "export_path": path}) if args.json else print(path)
     return 0

@@ -14,7 +14,7 @@ Signatures (Keras' own ``keras.export.ExportArchive``):
   ``reconstruction``.
 - ``serving_float``: the same from ``float32`` pixels in [0, 255].
 
-Beside the SavedModel, ``kdl.json`` holds the resolved recipe, the measured metrics,
+Beside the SavedModel, ``kdl.json`` holds the resolved recipe (``config``), the metrics,
 the parameter count, TF/Keras/kdl versions, the hardware and the wall time.
 """
 

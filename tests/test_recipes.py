@@ -85,7 +85,9 @@ def _smoke_and_check_export(name, tmp_path):
     float_out = loaded.signatures["serving_float"](tf.constant(x))
     assert np.max(np.abs(float_out[key].numpy() - expected)) < 1e-5
     meta = json.load(open(os.path.join(path, "kdl.json")))
-    assert meta["recipe"]["name"] == name and meta["params"] == result.model.count_params()
+    assert meta["recipe"] == name and meta["config"]["name"] == name
+    assert meta["params"] == result.model.count_params()
+    assert meta["test_metrics"] == result.test_metrics
     assert {"kdl", "keras", "tensorflow"} <= set(meta["versions"]) and "hardware" in meta
     # And the workdir model reloads safely.
     reloaded = keras.saving.load_model(tmp_path / "work" / "model.keras", safe_mode=True)
