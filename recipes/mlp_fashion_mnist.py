@@ -16,6 +16,7 @@ RECIPE = Recipe(
     epochs=30,
     batch_size=128,
     early_stopping_patience=6,
+    steps_per_execution=16,  # measured: a small net; 1 step per call ran at 0.85x hand-written
     target=0.8833,
     target_reference="Zalando: MLP 256-128-100 0.8833",
     smoke_overrides={"max_train_examples": 4096},
