@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 from typing import Any
 
-from kdl.models._registry import close_matches, unknown_name_message
+from kdl._names import close_matches, unknown_name_message
 
 TASKS = ("classification", "autoencoder", "char_rnn")
 

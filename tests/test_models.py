@@ -242,3 +242,18 @@ def test_sdae_greedy_pretraining_on_real_fashion_mnist():
           f"scratch {accuracy[False]:.4f}")
     # Sigmoid stacks train slowly from scratch; pretraining gives them a head start.
     assert accuracy[True] > 0.6 and accuracy[True] >= accuracy[False] - 0.02
+
+
+def test_import_kdl_is_light():
+    import subprocess
+    import sys
+    import time
+
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", "import os, sys, kdl; "
+                          "print(os.environ['KERAS_BACKEND'], 'tensorflow' in sys.modules)"],
+                         capture_output=True, text=True, timeout=60, env={
+                             k: v for k, v in __import__("os").environ.items()
+                             if k != "KERAS_BACKEND"})
+    assert out.stdout.split() == ["tensorflow", "False"], out.stderr[-2000:]
+    assert time.perf_counter() - start < 3.0

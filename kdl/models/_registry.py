@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable
+
+from kdl._names import close_matches, unknown_name_message  # noqa: F401 (re-exported)
 
 _MODELS: dict[str, Callable] = {}
 
@@ -25,20 +26,6 @@ def register_model(name: str | None = None) -> Callable[[Callable], Callable]:
         return fn
 
     return decorator
-
-
-def close_matches(name: str, choices) -> list[str]:
-    """Close matches for ``name``: difflib's, then those sharing its prefix."""
-    choices = sorted(choices)
-    found = difflib.get_close_matches(name, choices, n=4, cutoff=0.6)
-    found += [c for c in choices if c.startswith(name) and c not in found]
-    return found[:5]
-
-
-def unknown_name_message(kind: str, name: str, choices) -> str:
-    matches = close_matches(str(name), choices)
-    hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
-    return f"Unknown {kind} '{name}'.{hint} Received: name={name!r}"
 
 
 def get_model_builder(name: str) -> Callable:
