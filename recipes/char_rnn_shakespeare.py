@@ -1,25 +1,19 @@
 """Character-level LSTM on TFDS tiny_shakespeare (needs internet to download).
 
-Run: ``kdl train char_rnn_shakespeare``."""
+The stdlib recipe with Shakespeare's text and a wider LSTM. Run: ``kdl train char_rnn_shakespeare``."""
 
-from kdl.recipes import Recipe
+from kdl._recipes.char_rnn_pystdlib import RECIPE as BASE
 
-RECIPE = Recipe(
+RECIPE = BASE.replace(
     name="char_rnn_shakespeare",
-    model="char_rnn",
-    task="char_rnn",
     data="tiny_shakespeare",
     model_args={"embedding_dim": 64, "rnn_units": (512,), "rnn_type": "lstm"},
     description="One 512-unit LSTM over 100-character windows of tiny_shakespeare.",
-    normalization=None,
-    sequence_length=100,
-    optimizer="adam",
-    learning_rate=2e-3,
     epochs=30,
-    batch_size=64,
+    early_stopping_patience=5,
     target=0.55,
     target_reference="next-character test accuracy above 0.55",
-    smoke_overrides={"sequence_length": 20,
+    smoke_overrides={"sequence_length": 20, "max_chars": 20_000,
                      "model_args": {"embedding_dim": 16, "rnn_units": (32,), "rnn_type": "gru"}},
 )
 
