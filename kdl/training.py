@@ -317,6 +317,11 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
     keras.utils.set_random_seed(recipe.seed)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
+    if recipe.steps_per_execution > 1 and (
+            replicas > 1 or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
+        # Keras' multi-step loop fails under MultiWorkerMirroredStrategy ("while/cond/
+        # Placeholder" InvalidArgumentError, seen here); distributed runs take one step a call.
+        recipe = recipe.replace(steps_per_execution=1)
     data = prepare_data(recipe, replicas)
     set_precision(recipe.precision)
     try:
