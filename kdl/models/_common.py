@@ -28,6 +28,19 @@ def check_positive_int(arg: str, value) -> None:
         raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
 
 
+def check_rate(arg: str, value) -> None:
+    """A dropout-like rate in [0, 1)."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}")
+
+
+def check_width_multiplier(value) -> None:
+    if not value > 0:
+        raise ValueError(
+            f"`width_multiplier` must be positive. Received: width_multiplier={value!r}"
+        )
+
+
 def check_activation(arg: str, value) -> None:
     if callable(value):
         return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from kdl.layers import LocalResponseNormalization
-from kdl.models._common import check_classifier_args, finish_classifier, image_input
+from kdl.models._common import check_classifier_args, check_rate, finish_classifier, image_input
 from kdl.models._registry import register_model
 
 
@@ -32,8 +32,7 @@ def alexnet(
 ) -> keras.Model:
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_rate("dropout", dropout)
     inputs, input_tensor = image_input(input_tensor, input_shape, (224, 224, 3), 63, "alexnet")
     layers = keras.layers
     x = layers.ZeroPadding2D(2, name="conv1_pad")(inputs)

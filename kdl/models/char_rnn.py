@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from kdl.models._common import check_choice, check_positive_int
+from kdl.models._common import check_choice, check_positive_int, check_rate
 from kdl.models._registry import register_model
 from kdl.models.mlp import check_units
 
@@ -38,8 +38,7 @@ def char_rnn(
     check_positive_int("embedding_dim", embedding_dim)
     rnn_units = check_units("rnn_units", rnn_units)
     check_choice("rnn_type", rnn_type, tuple(_RNN))
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_rate("dropout", dropout)
     if stateful and batch_size is None:
         raise ValueError("A stateful char_rnn needs a fixed `batch_size`. Received: batch_size=None")
     import os

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import keras
 
-from kdl.models._common import (check_activation, check_choice, check_classifier_args,
-                                finish_classifier, image_input)
+from kdl.models._common import (
+    check_activation,
+    check_choice,
+    check_classifier_args,
+    check_rate,
+    finish_classifier,
+    image_input,
+)
 from kdl.models._registry import register_model
 
 
@@ -39,8 +45,7 @@ def lenet5(
                           pooling=pooling, classifier_activation=classifier_activation)
     check_activation("activation", activation)
     check_choice("subsampling", subsampling, ("max", "average"))
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_rate("dropout", dropout)
     inputs, input_tensor = image_input(input_tensor, input_shape, (28, 28, 1), 10, "lenet5")
     pool = keras.layers.MaxPooling2D if subsampling == "max" else keras.layers.AveragePooling2D
 

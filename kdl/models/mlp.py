@@ -9,7 +9,12 @@ from __future__ import annotations
 import keras
 
 from kdl.layers import WeightNormalization
-from kdl.models._common import (check_activation, check_classifier_args, check_positive_int)
+from kdl.models._common import (
+    check_activation,
+    check_classifier_args,
+    check_positive_int,
+    check_rate,
+)
 from kdl.models._registry import register_model
 
 
@@ -61,8 +66,7 @@ def mlp(
     hidden_units = check_units("hidden_units", hidden_units)
     check_activation("activation", activation)
     check_initializer("kernel_initializer", kernel_initializer)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_rate("dropout", dropout)
     if input_tensor is not None:
         inputs = input_tensor
     else:

@@ -18,7 +18,13 @@ import functools
 import keras
 
 from kdl.layers import ZeroPadShortcut
-from kdl.models._common import check_choice, check_classifier_args, finish_classifier, image_input
+from kdl.models._common import (
+    check_choice,
+    check_classifier_args,
+    check_width_multiplier,
+    finish_classifier,
+    image_input,
+)
 from kdl.models._registry import register_model
 
 layers = keras.layers
@@ -143,10 +149,7 @@ def _resnet(
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_choice("preact", preact, (True, False))
-    if not width_multiplier > 0:
-        raise ValueError(
-            f"`width_multiplier` must be positive. Received: width_multiplier={width_multiplier!r}"
-        )
+    check_width_multiplier(width_multiplier)
     inputs, input_tensor = image_input(input_tensor, input_shape, (224, 224, 3), 32, name)
     filters = [max(1, int(round(f * width_multiplier))) for f in (64, 128, 256, 512)]
     stem_filters = filters[0]
@@ -185,10 +188,7 @@ def _cifar_resnet(
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_choice("shortcut", shortcut, ("A", "B"))
-    if not width_multiplier > 0:
-        raise ValueError(
-            f"`width_multiplier` must be positive. Received: width_multiplier={width_multiplier!r}"
-        )
+    check_width_multiplier(width_multiplier)
     inputs, input_tensor = image_input(input_tensor, input_shape, (32, 32, 3), 8, name)
     filters = [max(1, int(round(f * width_multiplier))) for f in (16, 32, 64)]
     x = layers.Conv2D(filters[0], 3, padding="same", use_bias=False, name="conv1_conv")(inputs)

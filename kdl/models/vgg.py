@@ -13,8 +13,14 @@ import functools
 
 import keras
 
-from kdl.models._common import (check_classifier_args, check_positive_int, finish_classifier,
-                                image_input)
+from kdl.models._common import (
+    check_classifier_args,
+    check_positive_int,
+    check_rate,
+    check_width_multiplier,
+    finish_classifier,
+    image_input,
+)
 from kdl.models._registry import register_model
 
 _CONFIGS = {
@@ -44,12 +50,8 @@ def _vgg(
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_positive_int("fc_units", fc_units)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
-    if not width_multiplier > 0:
-        raise ValueError(
-            f"`width_multiplier` must be positive. Received: width_multiplier={width_multiplier!r}"
-        )
+    check_rate("dropout", dropout)
+    check_width_multiplier(width_multiplier)
     inputs, input_tensor = image_input(input_tensor, input_shape, (224, 224, 3), 32, name)
     x = inputs
     for b, (n, filters) in enumerate(zip(convs_per_block, _FILTERS, strict=True), start=1):
