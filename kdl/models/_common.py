@@ -95,6 +95,21 @@ def image_input(input_tensor, input_shape, default_shape, min_size: int, arg_mod
     return input_tensor, input_tensor
 
 
+def flat_input(input_tensor, input_shape):
+    """``(model inputs, flattened tensor)`` for the Dense-first models (MLP, SDAE)."""
+    if input_tensor is not None:
+        inputs = input_tensor
+    else:
+        if input_shape is None or any(d is None or d <= 0 for d in input_shape):
+            raise ValueError(
+                f"`input_shape` must be fully known and positive. "
+                f"Received: input_shape={input_shape!r}"
+            )
+        inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(inputs.shape) > 2 else inputs
+    return inputs, x
+
+
 def finish_classifier(inputs, x, *, include_top, pooling, classes, classifier_activation,
                       weights, name, input_tensor, head=None):
     """Add the head (or pooling), build the Model, load ``weights`` if given."""

@@ -14,6 +14,7 @@ from kdl.models._common import (
     check_classifier_args,
     check_positive_int,
     check_rate,
+    flat_input,
 )
 from kdl.models._registry import register_model
 
@@ -67,16 +68,7 @@ def mlp(
     check_activation("activation", activation)
     check_initializer("kernel_initializer", kernel_initializer)
     check_rate("dropout", dropout)
-    if input_tensor is not None:
-        inputs = input_tensor
-    else:
-        if input_shape is None or any(d is None or d <= 0 for d in input_shape):
-            raise ValueError(
-                f"`input_shape` must be fully known and positive for an MLP. "
-                f"Received: input_shape={input_shape!r}"
-            )
-        inputs = keras.Input(shape=tuple(input_shape), name="input")
-    x = keras.layers.Flatten(name="flatten")(inputs) if len(inputs.shape) > 2 else inputs
+    inputs, x = flat_input(input_tensor, input_shape)
     for i, units in enumerate(hidden_units, start=1):
         dense = keras.layers.Dense(units, kernel_initializer=kernel_initializer,
                                    use_bias=not batch_norm, name=f"dense_{i}")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from kdl.layers import MaskingNoise
-from kdl.models._common import check_activation, check_choice, check_classifier_args
+from kdl.models._common import check_activation, check_choice, check_classifier_args, flat_input
 from kdl.models._registry import register_model
 from kdl.models.mlp import check_units
 
@@ -45,16 +45,7 @@ def stacked_denoising_autoencoder(
                           pooling=None, classifier_activation=classifier_activation)
     hidden_units = check_units("hidden_units", hidden_units)
     check_activation("activation", activation)
-    if input_tensor is not None:
-        inputs = input_tensor
-    else:
-        if input_shape is None or any(d is None or d <= 0 for d in input_shape):
-            raise ValueError(
-                f"`input_shape` must be fully known and positive. "
-                f"Received: input_shape={input_shape!r}"
-            )
-        inputs = keras.Input(shape=tuple(input_shape), name="input")
-    x = keras.layers.Flatten(name="flatten")(inputs) if len(inputs.shape) > 2 else inputs
+    inputs, x = flat_input(input_tensor, input_shape)
     for i, units in enumerate(hidden_units, start=1):
         x = keras.layers.Dense(units, activation=activation, name=f"{HIDDEN_PREFIX}{i}")(x)
     source = keras.utils.get_source_inputs(inputs) if input_tensor is not None else inputs
