@@ -74,7 +74,91 @@ def resnet20():
     return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
 
 
-MODELS = {"lenet5": lenet5, "mlp": mlp, "resnet20": resnet20}
+def alexnet():
+    """AlexNet as a keras-io user writes it: Sequential, LRN through tf.nn in a Lambda,
+    the 28x28 images resized to 64x64 in the model (as kdl's recipe does)."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    def lrn():
+        return layers.Lambda(lambda t: tf.nn.local_response_normalization(
+            t, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75))
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)), layers.Resizing(64, 64),
+        layers.ZeroPadding2D(2), layers.Conv2D(64, 11, strides=4, activation="relu"), lrn(),
+        layers.MaxPooling2D(3, strides=2),
+        layers.Conv2D(192, 5, padding="same", activation="relu"), lrn(),
+        layers.MaxPooling2D(3, strides=2),
+        layers.Conv2D(384, 3, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(3, strides=2), layers.Flatten(),
+        layers.Dropout(0.5), layers.Dense(4096, activation="relu"),
+        layers.Dropout(0.5), layers.Dense(4096, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+
+def vgg16_bn():
+    """VGG16 with batch norm and a 512-unit head at 32x32, Sequential."""
+    import keras
+    from keras import layers
+
+    stack = [keras.Input(shape=(28, 28, 1)), layers.Resizing(32, 32)]
+    for n, filters in ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)):
+        for _ in range(n):
+            stack += [layers.Conv2D(filters, 3, padding="same"), layers.BatchNormalization(),
+                      layers.Activation("relu")]
+        stack.append(layers.MaxPooling2D(2))
+    stack += [layers.Flatten(), layers.Dropout(0.5), layers.Dense(512, activation="relu"),
+              layers.Dropout(0.5), layers.Dense(512, activation="relu"),
+              layers.Dense(10, activation="softmax")]
+    return keras.Sequential(stack)
+
+
+def resnet18():
+    """ResNet-18 (7x7/2 stem, max pool, basic blocks, projection shortcuts) at 32x32."""
+    import keras
+    from keras import layers
+
+    def block(x, filters, stride):
+        y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+        y = layers.Activation("relu")(layers.BatchNormalization()(y))
+        y = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same",
+                                                      use_bias=False)(y))
+        if stride != 1 or x.shape[-1] != filters:
+            x = layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=stride,
+                                                          use_bias=False)(x))
+        return layers.Activation("relu")(layers.Add()([x, y]))
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Resizing(32, 32)(inputs)
+    x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False)(x)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    for i, filters in enumerate((64, 128, 256, 512)):
+        for j in range(2):
+            x = block(x, filters, 2 if i > 0 and j == 0 else 1)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
+MODELS = {"lenet5": lenet5, "mlp": mlp, "resnet20": resnet20, "alexnet": alexnet,
+          "vgg16": vgg16_bn, "resnet18": resnet18}
+
+
+def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+    """The plain Keras optimizer a hand-written script would pass to compile."""
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name in ("momentum", "nesterov"):
+        return keras.optimizers.SGD(learning_rate, momentum=momentum,
+                                    nesterov=name == "nesterov")
+    raise ValueError(f"No hand-written optimizer for {name!r}. Received: name={name!r}")
 
 
 def load_arrays():

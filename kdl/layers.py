@@ -10,6 +10,8 @@
   layer (serializable, ``keras.ops`` only).
 - ``ZeroPadShortcut``: the parameter-free "option A" shortcut of He et al. 2016
   (section 4.2), for the CIFAR ResNets.
+- ``Flip``: a deterministic flip (Keras' ``RandomFlip`` is random and off at inference),
+  for test-time augmentation (``with_test_time_flip``).
 
 All are ``keras.ops`` only and registered with ``package="kdl"`` so a ``.keras``
 file reloads under ``safe_mode=True``.
@@ -258,3 +260,49 @@ class MaskingNoise(keras.layers.Layer):
         config = super().get_config()
         config.update({"rate": self.rate, "seed": self.seed})
         return config
+
+
+@keras.saving.register_keras_serializable(package="kdl")
+class Flip(keras.layers.Layer):
+    """Reverse ``axis`` of every input, in training and inference alike.
+
+    ``axis=2`` on ``[batch, height, width, channels]`` images is a horizontal (left-right)
+    flip; ``axis=1`` a vertical one.
+    """
+
+    def __init__(self, axis: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
+            raise ValueError(f"`axis` must be a non-batch axis (a non-zero integer). Received: axis={axis!r}")
+        self.axis = axis
+
+    def call(self, inputs):
+        return ops.flip(inputs, axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis})
+        return config
+
+
+def with_test_time_flip(model: keras.Model, axis: int = 2, name: str | None = None) -> keras.Model:
+    """``model`` averaged over its input and the input flipped along ``axis``.
+
+    Test-time augmentation (Krizhevsky et al. 2012, section 4.1, averaged predictions over
+    reflections): the returned model shares ``model``'s weights, outputs the mean of the
+    two probability vectors, and saves and exports like any functional model.
+    """
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError("`model` must have one input and one output. Received: "
+                         f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
+    rank = len(model.inputs[0].shape)
+    if not 1 <= (axis if axis > 0 else rank + axis) < rank:
+        raise ValueError(f"`axis` must be a non-batch axis of the input (rank {rank}). Received: axis={axis!r}")
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype,
+                         name=model.inputs[0].name)
+    flipped = Flip(axis, name="test_time_flip")(inputs)
+    outputs = keras.layers.Average(name="test_time_average")([model(inputs), model(flipped)])
+    return keras.Model(inputs, outputs, name=name or f"{model.name}_flip_tta")

@@ -51,6 +51,9 @@ class Recipe:
     early_stopping_monitor: str = "val_loss"
     ema: float | None = None  # weight averaging momentum (e.g. 0.99), folded in each epoch
     monitor_activations: bool = False
+    # Evaluate and export the mean of the predictions on the image and its mirror image
+    # (kdl.layers.with_test_time_flip); training is unchanged. Classification only.
+    test_time_flip: bool = False
     pretrain: dict = dataclasses.field(default_factory=dict)  # e.g. greedy SDAE pretraining
     sequence_length: int = 100  # char_rnn
     max_chars: int = 2_000_000  # char_rnn corpus size

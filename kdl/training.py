@@ -103,6 +103,9 @@ def check_recipe(recipe: Recipe) -> None:
         raise ValueError(unknown_name_message("precision", recipe.precision, PRECISIONS))
     if not recipe.learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive. Received: learning_rate={recipe.learning_rate!r}")
+    if recipe.test_time_flip and recipe.task != "classification":
+        raise ValueError("`test_time_flip` applies to image classification only. "
+                         f"Received: test_time_flip=True with task={recipe.task!r}")
     if recipe.normalization not in (None, "channel", "pixel", "scale"):
         raise ValueError("`normalization` must be channel, pixel, scale or None. "
                          f"Received: normalization={recipe.normalization!r}")
@@ -226,8 +229,7 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1)
     return optimizer
 
 
-def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
-                  num_replicas: int = 1) -> None:
+def loss_and_metrics(recipe: Recipe):
     if recipe.task == "autoencoder":
         loss, metrics = "mse", ["mae"]
     elif recipe.task == "char_rnn":
@@ -240,6 +242,12 @@ def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
         metrics = ["accuracy"]
     else:
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    return loss, metrics
+
+
+def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
+                  num_replicas: int = 1) -> None:
+    loss, metrics = loss_and_metrics(recipe)
     model.compile(optimizer=build_optimizer(recipe, steps_per_epoch, num_replicas), loss=loss,
                   metrics=metrics, jit_compile=recipe.jit_compile,
                   steps_per_execution=recipe.steps_per_execution)
@@ -302,6 +310,17 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
     return cbs
 
 
+def with_test_time_flip_compiled(model: keras.Model, recipe: Recipe) -> keras.Model:
+    """``model`` averaged with its left-right mirror (kdl.layers.with_test_time_flip),
+    compiled with ``recipe``'s loss and metrics, ready to evaluate and export."""
+    from kdl.layers import with_test_time_flip
+
+    wrapped = with_test_time_flip(model)
+    loss, metrics = loss_and_metrics(recipe)
+    wrapped.compile(loss=loss, metrics=metrics, jit_compile=recipe.jit_compile)
+    return wrapped
+
+
 def set_precision(precision: str) -> None:
     keras.mixed_precision.set_global_policy(precision)
 
@@ -339,6 +358,9 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
                             callbacks=cbs, shuffle=False,  # the pipeline shuffles
                             verbose=2 if verbose == 1 else verbose)
         train_s = time.perf_counter() - train_start
+        if recipe.test_time_flip:
+            with strategy.scope():
+                model = with_test_time_flip_compiled(model, recipe)
         results = model.evaluate(data.test, verbose=0, return_dict=True)
     finally:
         set_precision("float32")

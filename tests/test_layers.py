@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kdl.layers import (LocalResponseNormalization, MaskingNoise, WeightNormalization,
-                        ZeroPadShortcut, initialize_weight_norm)
+from kdl.layers import (Flip, LocalResponseNormalization, MaskingNoise, WeightNormalization,
+                        ZeroPadShortcut, initialize_weight_norm, with_test_time_flip)
 
 RNG = np.random.default_rng(0)
 
@@ -116,3 +116,36 @@ def test_masking_noise_zeroes_a_fraction_only_in_training():
     y = np.asarray(layer(x, training=True))
     assert set(np.unique(y)) <= {0.0, 1.0}
     assert abs((y == 0).mean() - 0.3) < 0.02
+
+
+def test_flip_reverses_one_axis_always(tmp_path):
+    x = RNG.random((2, 4, 5, 3)).astype("float32")
+    layer = Flip(2)
+    np.testing.assert_array_equal(layer(x), x[:, :, ::-1, :])
+    np.testing.assert_array_equal(layer(x, training=True), x[:, :, ::-1, :])
+    np.testing.assert_array_equal(Flip(1)(x), x[:, ::-1, :, :])
+    _round_trip(layer, x, tmp_path)
+    with pytest.raises(ValueError, match="Received: axis=0"):
+        Flip(0)
+
+
+def test_test_time_flip_averages_the_two_predictions(tmp_path):
+    inputs = keras.Input(shape=(6, 6, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    base = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    images = RNG.random((5, 6, 6, 1)).astype("float32")
+    expected = (base.predict(images, verbose=0)
+                + base.predict(images[:, :, ::-1, :], verbose=0)) / 2
+    tta = with_test_time_flip(base)
+    assert tta.count_params() == base.count_params()  # shares the weights, adds none
+    np.testing.assert_allclose(tta.predict(images, verbose=0), expected, atol=1e-6)
+    # A mirror-symmetric input gives exactly the base model's prediction.
+    symmetric = (images + images[:, :, ::-1, :]) / 2
+    np.testing.assert_allclose(tta.predict(symmetric, verbose=0),
+                               base.predict(symmetric, verbose=0), atol=1e-6)
+    tta.save(tmp_path / "tta.keras")
+    again = keras.saving.load_model(tmp_path / "tta.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(images, verbose=0), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="Received: axis=4"):
+        with_test_time_flip(base, axis=4)

@@ -82,6 +82,10 @@ def _smoke_and_check_export(name, tmp_path):
     assert np.max(np.abs(out[key].numpy() - expected)) < 1e-5
     if recipe.task == "classification":
         np.testing.assert_array_equal(out["class_ids"].numpy(), expected.argmax(-1))
+    if recipe.test_time_flip:  # the export serves the mean over the image and its mirror
+        inner = next(layer for layer in result.model.layers if isinstance(layer, keras.Model))
+        both = (inner.predict(x, verbose=0) + inner.predict(x[:, :, ::-1], verbose=0)) / 2
+        np.testing.assert_allclose(expected, both, atol=1e-6)
     float_out = loaded.signatures["serving_float"](tf.constant(x))
     assert np.max(np.abs(float_out[key].numpy() - expected)) < 1e-5
     meta = json.load(open(os.path.join(path, "kdl.json")))

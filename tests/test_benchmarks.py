@@ -1,0 +1,65 @@
+"""The benchmarks compare like with like: each hand-written baseline is kdl's model."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import handwritten  # noqa: E402
+import run_all  # noqa: E402
+
+from kdl.models import get_model  # noqa: E402
+from kdl.recipes import get_recipe  # noqa: E402
+
+
+def _trainable(model):
+    return sorted(tuple(w.shape) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("hand, recipe_name", [
+    ("mlp", "mlp_fashion_mnist"), ("lenet5", "lenet5_fashion_mnist"),
+    ("alexnet", "alexnet_fashion_mnist"), ("vgg16", "vgg16_fashion_mnist"),
+    ("resnet18", "resnet18_fashion_mnist"),
+])
+def test_handwritten_baseline_has_the_recipe_models_weights(hand, recipe_name):
+    """Same weight shapes, layer for layer, as the recipe's model (normalization aside)."""
+    recipe = get_recipe(recipe_name)
+    shape = (*recipe.image_size, 1) if recipe.image_size else (28, 28, 1)
+    ours = get_model(recipe.model, input_shape=shape, classes=10, **recipe.model_args)
+    assert _trainable(handwritten.MODELS[hand]()) == _trainable(ours)
+
+
+def test_handwritten_resnet20_differs_only_in_its_projection_shortcuts():
+    """keras-io's CIFAR ResNet projects where kdl's (He et al.'s option A) zero-pads."""
+    ours = _trainable(get_model("resnet20", input_shape=(28, 28, 1), classes=10))
+    theirs = _trainable(handwritten.MODELS["resnet20"]())
+    extra = list(theirs)
+    for shape in ours:
+        extra.remove(shape)
+    assert sorted(extra) == sorted([(1, 1, 16, 32), (32,), (32,), (1, 1, 32, 64), (64,), (64,)])
+
+
+def test_training_flops_of_lenet5_by_hand():
+    """2 x MACs x 3 (forward and backward), counted by hand for LeNet-5 at 28x28."""
+    macs = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 25 * 6 + 400 * 120 + 120 * 84 + 84 * 10
+    model = get_model("lenet5")
+    assert run_all.training_flops_per_image(model) == pytest.approx(6 * macs, rel=0.02)
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_its_table(tmp_path):
+    results = run_all.main(["--quick", "--out", str(tmp_path)])
+    rows = {r["recipe"]: r for r in results["throughput"]}
+    assert set(rows) == {"mlp_fashion_mnist", "lenet5_fashion_mnist", "resnet20_fashion_mnist"}
+    for row in rows.values():
+        assert row["kdl_images_per_s"] > 0 and row["handwritten_images_per_s"] > 0
+        assert 0 < row["fraction_of_float32_peak"] < 2
+    assert np.isfinite(results["serving"]["lenet5_fashion_mnist"]["p50_ms"])
+    table = (tmp_path / "quick.md").read_text()
+    assert "| lenet5_fashion_mnist | 128 |" in table
+    keras.backend.clear_session()
