@@ -37,8 +37,9 @@ def save_card(recipe, summary: dict, pretrain=None, command: str | None = None) 
 
     os.makedirs(cards_dir(), exist_ok=True)
     hw = hardware()
+    # The export path is the recording machine's (often a temporary directory): not kept.
     card = {
-        **summary,
+        **{k: v for k, v in summary.items() if k != "export_path"},
         "model": recipe.model,
         "data": recipe.data,
         "batch_size": recipe.batch_size,

@@ -140,10 +140,13 @@ def cmd_train(args) -> int:
     _check_data(recipe)
     from kdl.cards import save_card
     from kdl.distribute import is_chief
-    from kdl.training import train_and_evaluate
+    from kdl.training import WorkdirMismatchError, train_and_evaluate
 
-    result = train_and_evaluate(recipe, _workdir(args, recipe), strategy=strategy,
-                                verbose=0 if args.json and args.quiet else 1)
+    try:
+        result = train_and_evaluate(recipe, _workdir(args, recipe), strategy=strategy,
+                                    verbose=0 if args.json and args.quiet else 1)
+    except WorkdirMismatchError as e:
+        raise UsageError(str(e)) from None
     summary = result.summary()
     export_path = None
     if not args.no_export and is_chief():

@@ -143,9 +143,8 @@ def prepare_data(recipe: Recipe, num_replicas: int = 1) -> DataBundle:
         train_arrays = _limit(ds.arrays["train"], recipe.max_train_examples)
         test_arrays = _limit(ds.arrays["test"], recipe.max_test_examples)
         val_arrays = _limit(ds.arrays["validation"], recipe.max_test_examples)
-        train = tf.data.Dataset.from_tensor_slices(train_arrays)
-        validation = tf.data.Dataset.from_tensor_slices(val_arrays)
-        test = tf.data.Dataset.from_tensor_slices(test_arrays)
+        # Arrays go to the pipeline as they are: it gathers whole batches by index.
+        train, validation, test = train_arrays, val_arrays, test_arrays
         n_train = len(train_arrays[1])
     else:
         train_arrays = None
@@ -167,7 +166,8 @@ def prepare_data(recipe: Recipe, num_replicas: int = 1) -> DataBundle:
     return DataBundle(pipe(train, True), pipe(validation, False), pipe(test, False),
                       ds.image_shape, ds.num_classes, ds.class_names,
                       max(1, -(-n_train // recipe.batch_size)), train_arrays=train_arrays,
-                      normalization=train)
+                      normalization=tf.data.Dataset.from_tensor_slices(train_arrays)
+                      if train_arrays is not None else train)
 
 
 # --- model, optimizer -------------------------------------------------------------------
@@ -321,6 +321,36 @@ def with_test_time_flip_compiled(model: keras.Model, recipe: Recipe) -> keras.Mo
     return wrapped
 
 
+class WorkdirMismatchError(ValueError):
+    """The workdir holds a backup of a run with another configuration."""
+
+
+def _check_resumable(recipe: Recipe, workdir: str) -> bool:
+    """True when ``workdir`` has a backup to resume from, of this very configuration.
+
+    The run's configuration is kept in ``workdir/recipe.json``; resuming from a backup of
+    another configuration would fail deep inside Keras (weights of other shapes) or,
+    worse, silently continue a different run.
+    """
+    path = os.path.join(workdir, "recipe.json")
+    config = json.loads(json.dumps(recipe.to_dict(), default=str))
+    resuming = os.path.isdir(os.path.join(workdir, "backup"))
+    if resuming and os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        differs = sorted(k for k in set(config) | set(saved) if config.get(k) != saved.get(k))
+        if differs:
+            raise WorkdirMismatchError(
+                f"{workdir} holds an interrupted run of another configuration (it differs in "
+                f"{', '.join(differs)}): resume it with the same settings, or use another "
+                f"--workdir. Received: " + ", ".join(f"{k}={config.get(k)!r}" for k in differs))
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(config, f, indent=2)
+    os.replace(tmp, path)
+    return resuming
+
+
 def set_precision(precision: str) -> None:
     keras.mixed_precision.set_global_policy(precision)
 
@@ -333,6 +363,7 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
     check_recipe(recipe)
     start = time.perf_counter()
     os.makedirs(workdir, exist_ok=True)
+    resuming = _check_resumable(recipe, workdir)
     keras.utils.set_random_seed(recipe.seed)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -348,7 +379,6 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
             model = build_model(recipe, data)
             compile_model(model, recipe, data.steps_per_epoch, replicas)
         pretrain_report = None
-        resuming = os.path.isdir(os.path.join(workdir, "backup"))
         if recipe.pretrain and not resuming:
             pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](model, recipe, data)
         counter = kdl_callbacks.EpochCounter()

@@ -10,11 +10,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
+import data_pipeline  # noqa: E402
 import handwritten  # noqa: E402
 import run_all  # noqa: E402
 
 from kdl.models import get_model  # noqa: E402
 from kdl.recipes import get_recipe  # noqa: E402
+from tests.conftest import fashion_mnist_available  # noqa: E402
 
 
 def _trainable(model):
@@ -51,7 +53,16 @@ def test_training_flops_of_lenet5_by_hand():
     assert run_all.training_flops_per_image(model) == pytest.approx(6 * macs, rel=0.02)
 
 
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_data_pipeline_benchmark_reports_both_feeds():
+    result = data_pipeline.main(["--rounds", "1", "--max-examples", "2048"])
+    assert result["pipeline_images_per_s"] > 0 and result["element_pipeline_images_per_s"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["pipeline_images_per_s"] / result["lenet5_train_images_per_s"], rel=0.01)
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_quick_bench_writes_its_table(tmp_path):
     results = run_all.main(["--quick", "--out", str(tmp_path)])
     rows = {r["recipe"]: r for r in results["throughput"]}

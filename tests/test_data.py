@@ -231,3 +231,23 @@ def test_pipeline_and_normalization(fashion_mnist):
     assert tuple(pixel.mean.shape[1:]) == (28, 28, 1)
     with pytest.raises(ValueError, match="batch_size=0"):
         data.make_pipeline(fashion_mnist.validation, 0, training=False)
+
+
+def test_array_pipeline_gives_every_pair_once_per_epoch_reshuffled():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (1000, 4, 4, 1), dtype=np.uint8)
+    labels = np.arange(1000, dtype=np.int64)  # label i belongs to image i
+    pipe = data.make_pipeline((images, labels), 128, training=True, seed=3, deterministic=True)
+    epochs = []
+    for _ in range(2):
+        xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in pipe), strict=True)
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        assert x.dtype == np.float32 and sorted(y) == list(range(1000))
+        np.testing.assert_array_equal(x, images[y].astype(np.float32))  # pairs kept together
+        epochs.append(y)
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[0], labels)
+    ordered = np.concatenate([y.numpy() for _, y in data.make_pipeline((images, labels), 300,
+                                                                        training=False)])
+    np.testing.assert_array_equal(ordered, labels)  # evaluation keeps the order
+    with pytest.raises(ValueError, match="3 images, 2 labels"):
+        data.make_pipeline((images[:3], labels[:2]), 8, training=False)

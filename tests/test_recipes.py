@@ -175,6 +175,20 @@ def test_bad_input_is_one_line_and_status_2(args, fragment, tmp_path):
     assert not (tmp_path / "saved_models").exists()
 
 
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_resuming_another_configuration_is_status_2_and_keeps_the_backup(tmp_path):
+    work = tmp_path / "w"
+    (work / "backup").mkdir(parents=True)
+    saved = get_recipe("mlp_fashion_mnist").smoke().to_dict()
+    (work / "recipe.json").write_text(json.dumps(saved, default=str))
+    out = kdl("train", "mlp_fashion_mnist", "--smoke", "--batch-size", "64", "--workdir",
+              str(work), "--no-export", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "differs in batch_size" in out.stderr and "batch_size=64" in out.stderr
+    assert json.loads((work / "recipe.json").read_text()) == json.loads(json.dumps(saved, default=str))
+    assert (work / "backup").is_dir()
+
+
 def test_missing_data_is_status_2_with_how_to_get_it(tmp_path):
     out = kdl("train", "resnet20_cifar10", "--workdir", str(tmp_path / "w"), cwd=tmp_path,
               env={"TFDS_DATA_DIR": str(tmp_path / "tfds"), "KDL_OFFLINE": "1"})

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 
 def make_pipeline(
-    dataset: tf.data.Dataset,
+    dataset,
     batch_size: int,
     *,
     training: bool,
@@ -34,14 +34,30 @@ def make_pipeline(
 ) -> tf.data.Dataset:
     """Batches of ``(float32 images in [0, 255], labels)`` ready for ``fit``.
 
-    ``dataset``: unbatched ``(uint8[H, W, C], label)``. Augmentation runs only when
-    ``training``. ``image_size`` resizes (bilinear) after augmentation.
+    ``dataset``: unbatched ``(uint8[H, W, C], label)`` elements, or a pair of arrays
+    ``(images, labels)`` held in memory. Augmentation runs only when ``training``.
+    ``image_size`` resizes (bilinear) after augmentation.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
-    ds = dataset
-    if cache:
-        ds = ds.cache()
+    # Evaluation keeps the order (predictions line up with the data); training may
+    # take batches as they come.
+    deterministic = deterministic or not training
+    fetch = None
+    if isinstance(dataset, tf.data.Dataset):
+        ds = dataset.cache() if cache else dataset
+    elif isinstance(dataset, tuple | list) and len(dataset) == 2:
+        images, labels = (tf.convert_to_tensor(a) for a in dataset)
+        if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
+            raise ValueError("`dataset` arrays must hold the same positive number of images "
+                             f"and labels. Received: {images.shape[0]} images, {labels.shape[0]} labels")
+        ds = tf.data.Dataset.range(images.shape[0])
+
+        def fetch(indices):
+            return tf.gather(images, indices), tf.gather(labels, indices)
+    else:
+        raise ValueError("`dataset` must be a tf.data.Dataset or a pair (images, labels). "
+                         f"Received: {type(dataset).__name__}")
     if training:
         if shuffle_buffer is None:
             n = int(ds.cardinality())
@@ -52,7 +68,8 @@ def make_pipeline(
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
 
-    def prepare(images, labels):
+    def prepare(*batch):
+        images, labels = fetch(*batch) if fetch is not None else batch
         images = tf.cast(images, tf.float32)
         if training and augmentation is not None:
             images = augmentation(images, training=True)
