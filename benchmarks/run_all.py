@@ -104,11 +104,12 @@ class _Rate:
             self._t, self._start = now, done
 
 
-def kdl_throughput(name, windows, steps, warmup):
+def kdl_throughput(recipe, windows, steps, warmup):
+    """Images/s of ``recipe`` (a name or a Recipe) training as ``kdl train`` trains it."""
     from kdl.recipes import get_recipe
     from kdl.training import build_model, compile_model, prepare_data
 
-    recipe = get_recipe(name)
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     data = prepare_data(recipe)
     model = build_model(recipe, data)
     compile_model(model, recipe, data.steps_per_epoch)

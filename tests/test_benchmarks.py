@@ -74,3 +74,16 @@ def test_quick_bench_writes_its_table(tmp_path):
     table = (tmp_path / "quick.md").read_text()
     assert "| lenet5_fashion_mnist | 128 |" in table
     keras.backend.clear_session()
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_recipe_settings_times_each_variant_each_round(capsys):
+    import recipe_settings
+
+    result = recipe_settings.main(["mlp_fashion_mnist", "{}", '{"batch_size": 64}', "--rounds",
+                                   "1", "--images-per-window", "2048", "--windows", "1"])
+    assert [v["variant"] for v in result["variants"]] == [{}, {"batch_size": 64}]
+    assert all(len(v["images_per_s"]) == 1 and v["median"] > 0 for v in result["variants"])
+    with pytest.raises(SystemExit):
+        recipe_settings.main(["mlp_fashion_mnist", '{"batch_sise": 64}'])
+    assert "batch_sise" in capsys.readouterr().err
