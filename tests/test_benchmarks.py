@@ -87,3 +87,14 @@ def test_recipe_settings_times_each_variant_each_round(capsys):
     with pytest.raises(SystemExit):
         recipe_settings.main(["mlp_fashion_mnist", '{"batch_sise": 64}'])
     assert "batch_sise" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_accuracy_curve_has_a_point_per_epoch():
+    import accuracy_curve
+
+    variant = '{"epochs": 2, "max_train_examples": 1024, "max_test_examples": 512}'
+    result = accuracy_curve.main(["lenet5_fashion_mnist", variant])
+    assert [p["epoch"] for p in result["curve"]] == [1, 2]
+    assert all(0 < p["test_accuracy"] <= 1 and 0 < p["test_accuracy_flip_averaged"] <= 1
+               for p in result["curve"])

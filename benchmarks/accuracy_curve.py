@@ -1,0 +1,79 @@
+"""Test accuracy after every epoch of a recipe, with and without flip averaging.
+
+How the LeNet-5 recipe's accuracy choices were made: train a variant of a recipe (its
+settings changed by a JSON object) for its epochs, and after each one print the epoch's
+training seconds, training accuracy, test accuracy, and test accuracy of predictions
+averaged over each image and its mirror image (``Recipe.test_time_flip``).
+
+    python benchmarks/accuracy_curve.py lenet5_fashion_mnist '{"ema": null}'
+
+Each line printed is JSON; the last one has the whole curve and the best values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import kdl  # noqa: E402,F401
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe")
+    parser.add_argument("variant", nargs="?", default="{}", help="JSON: recipe fields to change")
+    args = parser.parse_args(argv)
+    import keras
+    import numpy as np
+
+    from kdl.recipes import get_recipe
+    from kdl.training import build_model, compile_model, prepare_data
+
+    base = get_recipe(args.recipe)
+    changes = json.loads(args.variant)
+    unknown = sorted(set(changes) - set(base.to_dict()))
+    if unknown:
+        parser.error(f"unknown recipe field(s) {', '.join(unknown)}. Received: {args.variant}")
+    recipe = base.replace(**changes)
+    if recipe.task != "classification":
+        parser.error(f"accuracy curves are for classification recipes. Received: {args.recipe}")
+    data = prepare_data(recipe)
+    model = build_model(recipe, data)
+    compile_model(model, recipe, data.steps_per_epoch)
+    batches = list(data.test.as_numpy_iterator())
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    mirrored = images[:, :, ::-1, :]
+    curve = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.start
+            probs = self.model.predict(images, batch_size=1000, verbose=0)
+            flipped = self.model.predict(mirrored, batch_size=1000, verbose=0)
+            point = {"epoch": epoch + 1, "train_s": round(seconds, 2),
+                     "train_accuracy": round(float(logs["accuracy"]), 4),
+                     "test_accuracy": round(float((probs.argmax(1) == labels).mean()), 4),
+                     "test_accuracy_flip_averaged":
+                         round(float(((probs + flipped).argmax(1) == labels).mean()), 4)}
+            curve.append(point)
+            print(json.dumps(point), flush=True)
+
+    model.fit(data.train, epochs=recipe.epochs, verbose=0, callbacks=[Probe()])
+    result = {"recipe": args.recipe, "variant": changes, "curve": curve,
+              "final": curve[-1],
+              "best_test_accuracy": max(p["test_accuracy"] for p in curve),
+              "best_flip_averaged": max(p["test_accuracy_flip_averaged"] for p in curve)}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
