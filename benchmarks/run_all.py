@@ -247,8 +247,13 @@ def main(argv=None):
         results["throughput"].append(row)
         print(json.dumps(row), flush=True)
         if recipe_name in ("lenet5_fashion_mnist", "resnet20_fashion_mnist"):
+            from kdl.training import with_test_time_flip_compiled
+
+            # What `kdl train` exports: with the recipe's flip averaging, if it has it.
+            served = with_test_time_flip_compiled(model, recipe) if recipe.test_time_flip \
+                else model
             tmp = tempfile.mkdtemp()
-            exports[recipe_name] = export_saved_model(model, tmp, recipe_name,
+            exports[recipe_name] = export_saved_model(served, tmp, recipe_name,
                                                       task="classification")
     for name, path in exports.items():
         results["serving"][name] = serving(path, (28, 28, 1))
