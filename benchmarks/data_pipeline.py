@@ -8,7 +8,7 @@ recipes feed Fashion-MNIST: batches gathered by index), ``lenet5_train_images_pe
 ``ratio``, and ``element_pipeline_images_per_s``: the same augmentation fed from a
 dataset of single examples (shuffled one by one), as TFDS sources are.
 
-    python benchmarks/data_pipeline.py [--rounds 5] [--batch-size 128]
+    python benchmarks/data_pipeline.py [--rounds 5] [--batch-size 128] [--spec JSON]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SPEC = {"flip": "horizontal", "crop": 2, "elastic": {"alpha": 10.0, "sigma": 4.0
         "erasing": 0.5}
 
 
-def measure(ds, batch_size: int, rounds: int) -> tuple[float, float, float]:
+def measure(ds, batch_size: int, rounds: int, spec=None) -> tuple[float, float, float]:
     """Median images/s of the pipeline and of LeNet-5 training, measured alternately
     (one pipeline epoch, one training epoch, ...) so that drifts in the machine's speed
     fall on both alike."""
@@ -38,7 +38,7 @@ def measure(ds, batch_size: int, rounds: int) -> tuple[float, float, float]:
     from kdl.data.augment import build_augmentation
     from kdl.models import get_model
 
-    aug = build_augmentation(SPEC, ds.image_shape, seed=0)
+    aug = build_augmentation(spec or SPEC, ds.image_shape, seed=0)
     x, y = ds.arrays["train"]
     pipe = make_pipeline((x, y), batch_size, training=True, augmentation=aug)
     element_pipe = make_pipeline(ds.train, batch_size, training=True, augmentation=aug)
@@ -75,6 +75,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--spec", type=json.loads, default=SPEC,
+                        help="the augmentation, as a recipe names it (JSON)")
     parser.add_argument("--max-examples", type=int, default=None,
                         help="a prefix of the train split (smoke runs)")
     args = parser.parse_args(argv)
@@ -85,13 +87,13 @@ def main(argv=None) -> dict:
         (x, y), (xt, yt) = ds.arrays["train"], ds.arrays["test"]
         ds = from_arrays(x[:args.max_examples], y[:args.max_examples], xt, yt,
                          validation_fraction=0.0)
-    pipe, train, element = measure(ds, args.batch_size, args.rounds)
+    pipe, train, element = measure(ds, args.batch_size, args.rounds, args.spec)
     from kdl.export import hardware
 
     result = {"pipeline_images_per_s": round(pipe), "lenet5_train_images_per_s": round(train),
               "ratio": round(pipe / train, 2),
               "element_pipeline_images_per_s": round(element), "batch_size": args.batch_size,
-              "augmentation": SPEC, "machine": hardware().get("cpu"),
+              "augmentation": args.spec, "machine": hardware().get("cpu"),
               "cores": os.cpu_count()}
     print(json.dumps(result))
     return result
