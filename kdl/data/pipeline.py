@@ -3,7 +3,10 @@
 :func:`make_pipeline`: cache -> shuffle (reshuffled each epoch) -> batch -> parallel
 map (uint8 -> float32 in [0, 255], augmentation on the CPU) -> prefetch, with a
 deterministic switch and a DATA auto-shard policy for in-memory data under
-tf.distribute (FILE sharding cannot split one in-memory source).
+tf.distribute (FILE sharding cannot split one in-memory source). Given in-memory arrays
+``(images, labels)`` instead of a dataset, it shuffles and batches indices and gathers
+each batch at once (what Keras' own array adapter does) rather than shuffling and
+batching single examples. Evaluation pipelines keep the data's order.
 
 :func:`normalization_layer`: per-channel or per-pixel mean/std of the training split,
 by ``keras.layers.Normalization.adapt``, so the model carries its own preprocessing and
