@@ -65,6 +65,24 @@ def load_card(name: str) -> dict | None:
         return json.load(f)
 
 
+# Options of `kdl train` that change where things are written or how much is printed,
+# not what is measured: left out of the command a card shows.
+_OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "--no-export": 0}
+
+
+def shown_command(command: str) -> str:
+    """``command`` without the output-only options, as a reader would rerun it."""
+    words, kept, i = command.split(), [], 0
+    while i < len(words):
+        name = words[i].split("=", 1)[0]
+        if name in _OUTPUT_ONLY:
+            i += 1 + (_OUTPUT_ONLY[name] if "=" not in words[i] else 0)
+            continue
+        kept.append(words[i])
+        i += 1
+    return " ".join(kept)
+
+
 def cards_table() -> str:
     from kdl.recipes import get_recipe, list_recipes
 
@@ -86,7 +104,7 @@ def cards_table() -> str:
         lines.append(
             f"| {name} | {recipe.target_metric} {value:.4f} | {card['epochs_run']} | "
             f"{card['wall_s'] / 60:.1f} min | {target} | {ref_text} | {met} | "
-            f"{card['machine']} ({card['date']}) | `{card['command']}` |")
+            f"{card['machine']} ({card['date']}) | `{shown_command(card['command'])}` |")
     lines.append(f"\nHuman performance on Fashion-MNIST (Zalando): {HUMAN}.")
     return "\n".join(lines)
 

@@ -1,0 +1,53 @@
+"""Recipe cards: what a run records, and the README table made from the records."""
+
+import json
+
+import pytest
+
+from kdl import cards
+from kdl.recipes import get_recipe
+
+
+@pytest.fixture
+def card_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(cards, "cards_dir", lambda: str(tmp_path / "cards"))
+    return tmp_path / "cards"
+
+
+def _summary(accuracy, met):
+    return {"recipe": "lenet5_fashion_mnist", "epochs_run": 7, "test_metrics": {"accuracy": accuracy},
+            "wall_s": 90.0, "train_s": 80.0, "params": 61709, "target_metric": "accuracy",
+            "target": 0.916, "target_met": met, "export_path": "/tmp/x/lenet5_fashion_mnist/3"}
+
+
+def test_a_card_records_the_run_and_the_table_shows_it(card_dir, tmp_path):
+    recipe = get_recipe("lenet5_fashion_mnist").replace(epochs=7)
+    command = ("kdl train lenet5_fashion_mnist --epochs 7 --record --workdir /tmp/w "
+               "--export-dir=/tmp/e --json --quiet")
+    path = cards.save_card(recipe, _summary(0.9012, False), command=command)
+    card = json.loads(open(path).read())
+    assert card["epochs_requested"] == 7 and card["test_metrics"]["accuracy"] == 0.9012
+    assert "export_path" not in card  # the recording machine's path means nothing elsewhere
+    table = cards.cards_table()
+    row = next(line for line in table.splitlines() if line.startswith("| lenet5_fashion_mnist"))
+    assert "accuracy 0.9012 | 7 | 1.5 min" in row and "**not yet met**" in row
+    assert "2 Conv+pooling 0.916" in row
+    assert "`kdl train lenet5_fashion_mnist --epochs 7 --record`" in row
+    assert "| vgg16_fashion_mnist | not yet run |" in table
+
+
+def test_shown_command_keeps_what_changes_the_result():
+    assert cards.shown_command("kdl train r --workdir a --set lr=1 --json --export-dir b "
+                               "--epochs 3 --quiet --no-export") == "kdl train r --set lr=1 --epochs 3"
+
+
+def test_readme_cards_need_their_markers(card_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- cards:start -->\nold\n<!-- cards:end -->\ntail\n")
+    cards.write_readme_cards(str(readme))
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- cards:end -->\ntail\n")
+    assert "| lenet5_fashion_mnist | not yet run |" in text
+    (tmp_path / "bare.md").write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no <!-- cards:start -->"):
+        cards.write_readme_cards(str(tmp_path / "bare.md"))
