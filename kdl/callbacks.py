@@ -7,6 +7,11 @@
 - :class:`TerminateOnNaN`: Keras' one stops silently; this one says which batch and
   what to try.
 - :class:`EpochCounter`: the absolute number of epochs done, across a resume.
+- :class:`ResumeInSync`: under MultiWorkerMirroredStrategy, makes every worker resume
+  from the same backup. Keras' BackupAndRestore restores each worker from its own files;
+  a worker killed just before writing its backup comes back an epoch behind its peers,
+  and the workers' collectives no longer match (a crash or a hang). Neither Keras nor
+  TensorFlow's tf.distribute reconciles this in Keras 3.
 
 Early stopping, BackupAndRestore, CSV and TensorBoard logs are Keras' own.
 """
@@ -155,3 +160,78 @@ class EpochCounter(keras.callbacks.Callback):
 
         self.epochs_done = epoch + 1
         self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+class ResumeInSync(keras.callbacks.Callback):
+    """Make all replicas of a distributed run resume from the same epoch and weights.
+
+    Put it right after ``keras.callbacks.BackupAndRestore``. At the start of training each
+    replica tells the others the epoch its backup restored (one all-reduce of a small
+    vector); when they agree, nothing else happens. Otherwise the replica with the most
+    progress (the first of them) sends its model and optimizer variables to all others
+    (a second all-reduce, the others contributing zeros), and every replica resumes at
+    its epoch. No shared filesystem is needed.
+
+    Args:
+        strategy: the ``tf.distribute`` strategy the model was built under.
+    """
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+        self.restored_epochs: list[int] | None = None  # per replica, after on_train_begin
+
+    def _variables(self):
+        seen, out = set(), []
+        optimizer = getattr(self.model, "optimizer", None)
+        for v in list(self.model.variables) + list(optimizer.variables if optimizer else []):
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        strategy = self.strategy
+        replicas = strategy.num_replicas_in_sync
+        epoch = int(self.model._initial_epoch or 0)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # A replica without a backup has not built its optimizer yet; its peers have.
+            with strategy.scope():
+                optimizer.build(self.model.trainable_variables)
+
+        def share_epochs():
+            ctx = tf.distribute.get_replica_context()
+            mine = tf.one_hot(ctx.replica_id_in_sync_group, replicas, dtype=tf.int64) * epoch
+            return ctx.all_reduce("SUM", mine)
+
+        epochs = strategy.experimental_local_results(strategy.run(tf.function(share_epochs)))
+        epochs = [int(e) for e in epochs[0].numpy()]
+        self.restored_epochs = epochs
+        if len(set(epochs)) == 1:
+            return
+        source = int(np.argmax(epochs))
+        variables = self._variables()
+
+        def broadcast():
+            ctx = tf.distribute.get_replica_context()
+            is_source = tf.equal(ctx.replica_id_in_sync_group, source)
+            groups = {tf.float32: [], tf.int64: []}  # one all-reduce per dtype
+            for v in variables:
+                x = tf.convert_to_tensor(v.value)
+                wide = tf.cast(x, tf.float32 if x.dtype.is_floating else tf.int64)
+                groups[wide.dtype].append(tf.where(is_source, wide, tf.zeros_like(wide)))
+            return {str(k.name): ctx.all_reduce("SUM", g) if g else [] for k, g in groups.items()}
+
+        reduced = strategy.run(tf.function(broadcast))
+        queues = {k: [strategy.experimental_local_results(t)[0] for t in g]
+                  for k, g in reduced.items()}
+        for v in variables:
+            floating = tf.as_dtype(v.dtype).is_floating
+            x = queues["float32" if floating else "int64"].pop(0)
+            v.assign(tf.cast(x, v.dtype))
+        self.model._initial_epoch = epochs[source]
+        print(f"kdl: replicas restored different backups (epochs {epochs}); all resume at "
+              f"epoch {epochs[source]} from replica {source}'s.", flush=True)

@@ -290,13 +290,20 @@ PRETRAINING: dict[str, Callable] = {"sdae": _pretrain_sdae}
 
 # --- the loop ---------------------------------------------------------------------------
 
-def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int):
+def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int,
+               strategy=None):
+    import tensorflow as tf
+
     monitor = recipe.early_stopping_monitor
+    in_sync = []
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        in_sync = [kdl_callbacks.ResumeInSync(strategy)]  # each worker has its own backup
     cbs = [
         counter,
         kdl_callbacks.TerminateOnNaN(),
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), save_freq="epoch",
-                                         delete_checkpoint=True),
+                                         delete_checkpoint=True, double_checkpoint=True),
+        *in_sync,
         keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.early_stopping_patience,
                                       mode="max" if "acc" in monitor else "min",
                                       restore_best_weights=True, verbose=min(verbose, 1)),
@@ -382,7 +389,7 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
         if recipe.pretrain and not resuming:
             pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](model, recipe, data)
         counter = kdl_callbacks.EpochCounter()
-        cbs = _callbacks(recipe, workdir, data, counter, verbose)
+        cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy)
         train_start = time.perf_counter()
         history = model.fit(data.train, validation_data=data.validation, epochs=recipe.epochs,
                             callbacks=cbs, shuffle=False,  # the pipeline shuffles

@@ -3,6 +3,7 @@ MirroredStrategy on two logical CPUs, and a killed worker resuming from its back
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -178,6 +179,10 @@ def test_killed_worker_resumes_from_backup(tmp_path):
     procs[0].wait()
     done_before = len(history.read_text().splitlines()) - 1
     assert 1 <= done_before < 4
+    # Worker 1 may or may not have written its backup of that epoch before the kill (a race
+    # that once failed CI: the workers resumed at different epochs and their collectives no
+    # longer matched). Make it certain: worker 1 lost its backup and must catch up with 0's.
+    shutil.rmtree(tmp_path / "work1" / "backup", ignore_errors=True)
     ports = free_ports(2)
     procs = [start(i, ports) for i in range(2)]
     results = []
@@ -185,6 +190,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
         out, err = p.communicate(timeout=400)
         assert p.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
+        assert f"all resume at epoch {done_before} from replica 0" in out, out[-2000:]
     assert [r["epochs_run"] for r in results] == [4, 4]
     rows = history.read_text().splitlines()[1:]
     epochs = [int(r.split(",")[0]) for r in rows]

@@ -276,3 +276,33 @@ def test_mixed_bfloat16_recipe_trains_and_exports_float32_probabilities(tmp_path
     import keras
 
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+
+
+def test_backup_torn_by_a_kill_mid_write_falls_back_to_the_previous_epoch(tmp_path):
+    """A SIGKILL while the backup's weights file is written leaves it truncated; kdl keeps
+    the previous epoch's backup beside it and resumes from that one."""
+    import keras
+
+    from kdl.callbacks import EpochCounter
+    from kdl.training import _callbacks
+
+    recipe = get_recipe("mlp_fashion_mnist").replace(monitor_activations=False)
+
+    def backup_callback():
+        cbs = _callbacks(recipe, str(tmp_path), None, EpochCounter(), verbose=0)
+        return next(c for c in cbs if isinstance(c, keras.callbacks.BackupAndRestore))
+
+    def model():
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        m.compile("adam", "mse")
+        return m
+
+    x, y = np.random.rand(32, 4), np.random.rand(32, 3)
+    first = backup_callback()
+    first.delete_checkpoint = False  # as if killed before the run's end
+    model().fit(x, y, epochs=2, callbacks=[first], verbose=0)
+    latest = tmp_path / "backup" / "latest.weights.h5"
+    with open(latest, "r+b") as f:
+        f.truncate(latest.stat().st_size // 2)
+    history = model().fit(x, y, epochs=3, callbacks=[backup_callback()], verbose=0)
+    assert len(history.history["loss"]) == 2  # resumed after epoch 1, the intact backup
