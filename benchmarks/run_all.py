@@ -34,6 +34,10 @@ import kdl  # noqa: E402,F401
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+# Each benchmarked recipe and its hand-written model in benchmarks/handwritten.py.
+PAIRS = {"mlp_fashion_mnist": "mlp", "lenet5_fashion_mnist": "lenet5",
+         "resnet20_fashion_mnist": "resnet20", "alexnet_fashion_mnist": "alexnet",
+         "resnet18_fashion_mnist": "resnet18", "vgg16_fashion_mnist": "vgg16"}
 
 
 def training_flops_per_image(model) -> float:
@@ -217,9 +221,7 @@ def main(argv=None):
     results = {"machine": hardware(), "peak_float32_gflops": round(peak32 / 1e9),
                "peak_bfloat16_gflops": round(peak_flops("bfloat16") / 1e9),
                "throughput": [], "serving": {}}
-    pairs = {"mlp_fashion_mnist": "mlp", "lenet5_fashion_mnist": "lenet5",
-             "resnet20_fashion_mnist": "resnet20", "alexnet_fashion_mnist": "alexnet",
-             "resnet18_fashion_mnist": "resnet18", "vgg16_fashion_mnist": "vgg16"}
+    pairs = PAIRS
     large = ("alexnet_fashion_mnist", "resnet18_fashion_mnist", "vgg16_fashion_mnist")
     exports = {}
     for recipe_name in [p for p in pairs if not (args.quick and p in large)]:
