@@ -98,3 +98,16 @@ def test_accuracy_curve_has_a_point_per_epoch():
     assert [p["epoch"] for p in result["curve"]] == [1, 2]
     assert all(0 < p["test_accuracy"] <= 1 and 0 < p["test_accuracy_flip_averaged"] <= 1
                for p in result["curve"])
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_decompose_times_the_three_ways_each_round():
+    import decompose
+
+    result = decompose.main(["mlp_fashion_mnist", "--rounds", "2", "--steps", "4",
+                             "--windows", "1", "--warmup", "2"])
+    assert {k: len(v) for k, v in result["rates"].items()} == {
+        "hand": 2, "kdl_model": 2, "kdl_recipe": 2}
+    assert all(v > 0 for v in result["median"].values())
+    assert result["kdl_model_over_hand"] == pytest.approx(
+        result["median"]["kdl_model"] / result["median"]["hand"], abs=1e-3)
