@@ -306,3 +306,34 @@ def test_backup_torn_by_a_kill_mid_write_falls_back_to_the_previous_epoch(tmp_pa
         f.truncate(latest.stat().st_size // 2)
     history = model().fit(x, y, epochs=3, callbacks=[backup_callback()], verbose=0)
     assert len(history.history["loss"]) == 2  # resumed after epoch 1, the intact backup
+
+
+@pytest.mark.parametrize("optimizer, schedule", [("momentum", "warmup_cosine"), ("adam", "cosine")])
+def test_single_pass_weight_decay_trains_exactly_like_keras(optimizer, schedule):
+    """kdl's one-pass decoupled weight decay gives Keras' weights, step for step."""
+    import keras
+
+    from kdl.training import build_optimizer, use_single_pass_weight_decay
+
+    recipe = get_recipe("resnet18_fashion_mnist").replace(
+        optimizer=optimizer, schedule=schedule, weight_decay=5e-3, learning_rate=0.05, epochs=2,
+        warmup_epochs=1)
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 3, size=64)
+    weights = []
+    for fast in (True, False):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+        opt = build_optimizer(recipe, steps_per_epoch=4)
+        if not fast:
+            opt = type(opt).from_config(opt.get_config())  # Keras' own, untouched
+        else:
+            assert "_apply_weight_decay" in vars(opt)  # kdl's replaced Keras' on this Keras
+        model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(True))
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(weights[0][0], 0)
+    assert use_single_pass_weight_decay(keras.optimizers.SGD(0.1, weight_decay=1e-4))
