@@ -179,7 +179,6 @@ class ResumeInSync(keras.callbacks.Callback):
     def __init__(self, strategy):
         super().__init__()
         self.strategy = strategy
-        self.restored_epochs: list[int] | None = None  # per replica, after on_train_begin
 
     def _variables(self):
         seen, out = set(), []
@@ -209,7 +208,6 @@ class ResumeInSync(keras.callbacks.Callback):
 
         epochs = strategy.experimental_local_results(strategy.run(tf.function(share_epochs)))
         epochs = [int(e) for e in epochs[0].numpy()]
-        self.restored_epochs = epochs
         if len(set(epochs)) == 1:
             return
         source = int(np.argmax(epochs))
