@@ -7,6 +7,10 @@
 - :class:`TerminateOnNaN`: Keras' one stops silently; this one says which batch and
   what to try.
 - :class:`EpochCounter`: the absolute number of epochs done, across a resume.
+- :class:`EpochProgress`: one short line per epoch that a person reads: the loss, the
+  metrics and their validation forms, the learning rate, the epoch's time and an ETA.
+  Keras' ``verbose=2`` line prints every log key (hidden-unit statistics included) and
+  no ETA. It also puts ``learning_rate`` into the logs, so the CSV and the report have it.
 - :class:`ResumeInSync`: under MultiWorkerMirroredStrategy, makes every worker resume
   from the same backup. Keras' BackupAndRestore restores each worker from its own files;
   a worker killed just before writing its backup comes back an epoch behind its peers,
@@ -160,6 +164,83 @@ class EpochCounter(keras.callbacks.Callback):
 
         self.epochs_done = epoch + 1
         self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def current_learning_rate(optimizer) -> float | None:
+    """The optimizer's learning rate at its current step (schedules evaluated)."""
+    if optimizer is None:
+        return None
+    try:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Print ``epoch 3/30  loss 0.41 accuracy 0.85 | val_loss ... | lr 1.9e-03  4.1s  ETA 1m40s``.
+
+    Shows ``loss``, the compiled metrics and their ``val_`` forms only (other log keys,
+    such as :class:`ActivationMonitor`'s, stay in the logs for the CSV and TensorBoard).
+    Put it before the callbacks that write the logs: it adds ``learning_rate`` to them.
+
+    Args:
+        epochs: the run's total number of epochs (for "3/30" and the ETA).
+        prefix: printed before each line (e.g. "seed 1: ").
+        print_fn: where lines go (``print`` by default).
+    """
+
+    def __init__(self, epochs: int, prefix: str = "", print_fn=None):
+        super().__init__()
+        self.epochs = epochs
+        self.prefix = prefix
+        self.print_fn = print_fn or (lambda line: print(line, flush=True))
+        self._seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.perf_counter()
+
+    def _shown_keys(self, logs: dict) -> list[str]:
+        names = ["loss"]
+        for metric in getattr(self.model, "metrics", []):
+            for key in (metric.name, getattr(metric, "_name", None)):
+                if key and key not in names and key != "compile_metrics":
+                    names.append(key)
+        names += [k for k in logs if k.startswith(("accuracy", "mae", "mse", "perplexity"))]
+        shown = [k for k in dict.fromkeys(names) if k in logs]
+        return shown + [f"val_{k}" for k in shown if f"val_{k}" in logs]
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        logs = logs if logs is not None else {}
+        seconds = time.perf_counter() - self._start
+        self._seconds.append(seconds)
+        lr = current_learning_rate(getattr(self.model, "optimizer", None))
+        if lr is not None:
+            logs["learning_rate"] = lr
+        parts = [f"{self.prefix}epoch {epoch + 1}/{self.epochs}"]
+        parts += [f"{k} {float(logs[k]):.4f}" for k in self._shown_keys(logs)]
+        if lr is not None:
+            parts.append(f"lr {lr:.2e}")
+        parts.append(_format_duration(seconds))
+        left = self.epochs - (epoch + 1)
+        if left > 0:
+            # The first epoch carries the tracing; the later ones are the better guide.
+            recent = self._seconds[1:] or self._seconds
+            parts.append(f"ETA {_format_duration(left * sum(recent) / len(recent))}")
+        self.print_fn("  ".join(parts))
 
 
 class ResumeInSync(keras.callbacks.Callback):

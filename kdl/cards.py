@@ -11,6 +11,8 @@ import json
 import os
 import time
 
+import numpy as np
+
 START, END = "<!-- cards:start -->", "<!-- cards:end -->"
 
 # Zalando's Fashion-MNIST benchmark rows (github.com/zalandoresearch/fashion-mnist README).
@@ -32,9 +34,56 @@ def cards_dir() -> str:
     return os.path.join(os.path.dirname(kdl._recipes.__file__), "cards")
 
 
-def save_card(recipe, summary: dict, pretrain=None, command: str | None = None) -> str:
+def _lower_is_better(metric: str) -> bool:
+    return metric in ("loss", "mse", "mae")
+
+
+def judge(target_metric: str, target: float | None, value: float | None) -> bool | None:
+    """Whether ``value`` meets ``target`` (lower is better for losses); None if either is missing."""
+    if target is None or value is None:
+        return None
+    return bool(value <= target) if _lower_is_better(target_metric) else bool(value > target)
+
+
+def aggregate_runs(runs: list[dict]) -> dict:
+    """Several seeds' summaries (``kdl.training.TrainResult.summary()`` plus ``seed`` and
+    ``wall_s``) as one: each metric's mean and sample standard deviation, every seed's
+    result, and the target judged on the mean (and, separately, on every seed)."""
+    if not runs:
+        raise ValueError("aggregate_runs needs at least one run. Received: runs=[]")
+    first = runs[0]
+    keys = [k for k in first["test_metrics"] if all(k in r["test_metrics"] for r in runs)]
+    values = {k: np.array([r["test_metrics"][k] for r in runs], dtype="float64") for k in keys}
+    mean = {k: float(v.mean()) for k, v in values.items()}
+    std = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
+    metric, target = first.get("target_metric"), first.get("target")
+    per_seed = [judge(metric, target, r["test_metrics"].get(metric)) for r in runs]
+    return {
+        "recipe": first["recipe"],
+        "epochs_run": int(round(float(np.mean([r["epochs_run"] for r in runs])))),
+        "test_metrics": mean,
+        "test_metrics_std": std,
+        "n_seeds": len(runs),
+        "seeds": [{k: r.get(k) for k in ("seed", "test_metrics", "epochs_run", "wall_s",
+                                         "train_s", "target_met")} for r in runs],
+        "wall_s": round(float(np.mean([r["wall_s"] for r in runs])), 2),  # per seed
+        "train_s": round(float(np.mean([r.get("train_s", 0.0) for r in runs])), 2),
+        "params": first.get("params"),
+        "target_metric": metric,
+        "target": target,
+        "target_met": judge(metric, target, mean.get(metric)),
+        "target_met_every_seed": None if None in per_seed else all(per_seed),
+    }
+
+
+def save_card(recipe, runs, pretrain=None, command: str | None = None) -> str:
+    """Write ``recipes/cards/RECIPE.json`` from one run's summary or several seeds'
+    (a list); the target is judged on the seeds' mean."""
     from kdl.export import hardware
 
+    if isinstance(runs, dict):
+        runs = [{"seed": recipe.seed, **runs}]
+    summary = aggregate_runs(runs)
     os.makedirs(cards_dir(), exist_ok=True)
     hw = hardware()
     # The export path is the recording machine's (often a temporary directory): not kept.
@@ -44,6 +93,7 @@ def save_card(recipe, summary: dict, pretrain=None, command: str | None = None) 
         "data": recipe.data,
         "batch_size": recipe.batch_size,
         "epochs_requested": recipe.epochs,
+        "early_stopping": recipe.early_stopping_mode(),
         "machine": f"{hw.get('cpu', hw['machine'])}, {hw['cpu_count']} cores",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "command": command or f"kdl train {recipe.name} --record",
@@ -67,7 +117,8 @@ def load_card(name: str) -> dict | None:
 
 # Options of `kdl train` that change where things are written or how much is printed,
 # not what is measured: left out of the command a card shows.
-_OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "--no-export": 0}
+_OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "--no-export": 0,
+                "--no-report": 0, "--verbose": 0}
 
 
 def shown_command(command: str) -> str:
@@ -83,10 +134,26 @@ def shown_command(command: str) -> str:
     return " ".join(kept)
 
 
+def metric_text(card: dict, metric: str) -> str:
+    """``accuracy 0.9190 ± 0.0012 (n=5)``: the seeds' mean, sample std and count."""
+    value = card["test_metrics"].get(metric)
+    if value is None:
+        return "-"
+    n = card.get("n_seeds", 1)
+    std = (card.get("test_metrics_std") or {}).get(metric, 0.0)
+    return f"{metric} {value:.4f} ± {std:.4f} (n={n})" if n > 1 else f"{metric} {value:.4f} (n=1)"
+
+
+def epochs_text(card: dict) -> str:
+    epochs = sorted({s["epochs_run"] for s in card.get("seeds") or []}) or [card["epochs_run"]]
+    return str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}"
+
+
 def cards_table() -> str:
     from kdl.recipes import get_recipe, list_recipes
 
-    lines = ["| recipe | test metric | epochs | wall time | target | Zalando row | met | machine | command |",
+    lines = ["| recipe | test metric (mean ± std, seeds) | epochs | wall time per seed | target | "
+             "Zalando row | met | machine | command |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in list_recipes():
         recipe = get_recipe(name)
@@ -99,10 +166,11 @@ def cards_table() -> str:
         if card is None:
             lines.append(f"| {name} | not yet run | - | - | {target} | {ref_text} | - | - | - |")
             continue
-        value = card["test_metrics"].get(recipe.target_metric)
         met = {True: "yes", False: "**not yet met**", None: "-"}[card.get("target_met")]
+        if card.get("target_met") and card.get("target_met_every_seed") is False:
+            met = "yes (mean; not every seed)"
         lines.append(
-            f"| {name} | {recipe.target_metric} {value:.4f} | {card['epochs_run']} | "
+            f"| {name} | {metric_text(card, recipe.target_metric)} | {epochs_text(card)} | "
             f"{card['wall_s'] / 60:.1f} min | {target} | {ref_text} | {met} | "
             f"{card['machine']} ({card['date']}) | `{shown_command(card['command'])}` |")
     lines.append(f"\nHuman performance on Fashion-MNIST (Zalando): {HUMAN}.")

@@ -1,8 +1,10 @@
-"""The ``kdl`` command: list, train, evaluate, export, predict, tune, cards.
+"""The ``kdl`` command: list, train, evaluate, export, predict, tune, report, cards.
 
-Bad input (an unknown recipe, a wrong ``--set``, epochs <= 0, data that cannot be
-found, an image of the wrong shape) is one line on stderr and exit status 2, before
-anything is written.
+It parses, calls the library, prints. Bad input (an unknown recipe, a wrong ``--set``,
+epochs <= 0, data that cannot be found, an image of the wrong shape, a workdir in use)
+is one line on stderr and exit status 2, before anything is written. TensorFlow's
+start-up lines are kept off the terminal (:mod:`kdl.runtime`); ``--verbose`` or
+``KDL_VERBOSE=1`` shows them.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import sys
 
 import kdl  # noqa: F401  (sets KERAS_BACKEND before TensorFlow loads)
 
-
 class UsageError(Exception):
     """Bad input from the command line: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block above them)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _positive(name):
@@ -34,26 +42,17 @@ def _positive(name):
 
 
 def _resolve_recipe(args):
-    from kdl.recipes import apply_overrides, get_recipe
-    from kdl.training import check_recipe
+    from kdl.recipes import resolve_recipe
 
     try:
-        recipe = get_recipe(args.recipe)
-        if getattr(args, "smoke", False):
-            recipe = recipe.smoke()
-        recipe = apply_overrides(recipe, args.set or [])
-        changes = {}
-        if getattr(args, "epochs", None) is not None:
-            changes["epochs"] = args.epochs
-        if getattr(args, "batch_size", None) is not None:
-            changes["batch_size"] = args.batch_size
-        if getattr(args, "precision", None):
-            changes["precision"] = args.precision
-        recipe = recipe.replace(**changes) if changes else recipe
-        check_recipe(recipe)
+        return resolve_recipe(args.recipe, smoke=getattr(args, "smoke", False),
+                              overrides=args.set or [],
+                              epochs=getattr(args, "epochs", None),
+                              batch_size=getattr(args, "batch_size", None),
+                              precision=getattr(args, "precision", None) or None,
+                              deterministic=True if getattr(args, "deterministic", False) else None)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    return recipe
 
 
 def _workdir(args, recipe) -> str:
@@ -69,17 +68,12 @@ def _strategy(args):
         raise UsageError(str(e)) from None
 
 
-def _check_data(recipe):
-    """Fail fast, with how to get it, when the recipe's data cannot be had."""
+def _check_data(recipe) -> None:
     from kdl.data import DataNotFoundError
-
-    if recipe.task == "char_rnn":
-        return
-    from kdl.data.sources import load_image_dataset
+    from kdl.training import check_data
 
     try:
-        return load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                                  seed=recipe.seed)
+        check_data(recipe)
     except DataNotFoundError as e:
         raise UsageError(str(e)) from None
 
@@ -100,9 +94,11 @@ def cmd_list(args) -> int:
         card = load_card(name)
         last = "-"
         if card:
-            value = card["test_metrics"].get(r.target_metric)
-            last = f"{value:.4f} ({card['epochs_run']} ep, {card['wall_s'] / 60:.0f} min)" \
-                if value is not None else "-"
+            from kdl.cards import epochs_text, metric_text
+
+            met = {True: "met", False: "not met", None: "-"}[card.get("target_met")]
+            last = (f"{metric_text(card, r.target_metric)}, {epochs_text(card)} ep, "
+                    f"{card['wall_s'] / 60:.1f} min, {met}")
         rows.append({"recipe": name, "model": r.model, "data": r.data,
                      "target": f"{r.target_metric} {'<' if r.target_metric in ('mse', 'loss') else '>'} {r.target}"
                      if r.target is not None else "-", "last_result": last})
@@ -116,17 +112,20 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _export(result_model, recipe, export_dir, summary, data_info):
-    from kdl.export import export_saved_model
-
-    meta = {**summary, "recipe": recipe.name, "config": recipe.to_dict(),
-            "class_names": list(data_info.class_names) if recipe.task != "char_rnn" else None}
-    return export_saved_model(result_model, export_dir, recipe.name, task=recipe.task,
-                              metadata=meta,
-                              vocabulary=data_info.vocabulary if recipe.task == "char_rnn" else None)
-
-
 argv_for_card: list[str] | None = None
+
+
+def _run_one(args, recipe, workdir, strategy, prefix=""):
+    """Train one seed; a workdir in use or of another configuration is a usage error."""
+    from kdl.training import WorkdirMismatchError, train_and_evaluate
+    from kdl.workdir import WorkdirInUseError
+
+    try:
+        return train_and_evaluate(recipe, workdir, strategy=strategy,
+                                  verbose=0 if args.quiet else 1,
+                                  progress_prefix=prefix)
+    except (WorkdirMismatchError, WorkdirInUseError) as e:
+        raise UsageError(str(e)) from None
 
 
 def cmd_train(args) -> int:
@@ -140,29 +139,68 @@ def cmd_train(args) -> int:
     _check_data(recipe)
     from kdl.cards import save_card
     from kdl.distribute import is_chief
-    from kdl.training import WorkdirMismatchError, train_and_evaluate
+    from kdl.export import export_run
 
-    try:
-        result = train_and_evaluate(recipe, _workdir(args, recipe), strategy=strategy,
-                                    verbose=0 if args.json and args.quiet else 1)
-    except WorkdirMismatchError as e:
-        raise UsageError(str(e)) from None
-    summary = result.summary()
+    seeds = [recipe.seed + i for i in range(args.seeds)]
+    workdir = _workdir(args, recipe)
+    runs, first = [], None
+    for i, seed in enumerate(seeds):
+        run_start = time.perf_counter()
+        seeded = recipe.replace(seed=seed)
+        multi = len(seeds) > 1
+        result = _run_one(args, seeded, os.path.join(workdir, f"seed{seed}") if multi else workdir,
+                          strategy, prefix=f"seed {seed} ({i + 1}/{len(seeds)}): " if multi else "")
+        summary = {**result.summary(), "seed": seed,
+                   "wall_s": round(time.perf_counter() - run_start, 2)}
+        runs.append(summary)
+        if first is None:
+            first = result
+        if not args.json and multi:
+            metrics = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
+            print(f"seed {seed}: {summary['epochs_run']} epochs, test {metrics}", flush=True)
+        if is_chief() and not args.no_report:
+            _write_report(result.workdir, quiet=args.json)
+    summary = _combine(runs)
     export_path = None
     if not args.no_export and is_chief():
-        export_path = _export(result.model, recipe, args.export_dir, summary, result.data)
+        # The first seed's model (the recipe's own seed): what a single run would export.
+        export_path = export_run(first.model, recipe, args.export_dir, runs[0], first.data)
     summary["export_path"] = export_path
     summary["wall_s"] = round(time.perf_counter() - start, 2)
     if args.record and is_chief():
         command = " ".join(["kdl", *(argv_for_card or [])]) if argv_for_card else None
-        save_card(recipe, summary, pretrain=result.pretrain_report, command=command)
+        save_card(recipe, runs, pretrain=first.pretrain_report, command=command)
     if args.json:
         _print_json(summary)
     else:
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in summary["test_metrics"].items())
-        print(f"{recipe.name}: {summary['epochs_run']} epochs, test {metrics}, "
-              f"{summary['wall_s']:.0f} s" + (f", exported to {export_path}" if export_path else ""))
+        spread = summary.get("test_metrics_std")
+        metrics = ", ".join(
+            f"{k} {v:.4f}" + (f" ± {spread[k]:.4f}" if spread else "")
+            for k, v in summary["test_metrics"].items())
+        seeds_text = f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""
+        target = summary.get("target_met")
+        verdict = "" if target is None else (", target met" if target else ", target NOT met")
+        print(f"{recipe.name}: {summary['epochs_run']} epochs, test {metrics}{seeds_text}"
+              f"{verdict}, {summary['wall_s']:.0f} s"
+              + (f", exported to {export_path}" if export_path else ""))
     return 0
+
+
+def _combine(runs: list[dict]) -> dict:
+    """One run's summary as it is; several seeds': the mean, with each run and the std."""
+    if len(runs) == 1:
+        return dict(runs[0])
+    from kdl.cards import aggregate_runs
+
+    return aggregate_runs(runs)
+
+
+def _write_report(workdir: str, quiet: bool = False) -> None:
+    from kdl.report import write_report
+
+    index = write_report(workdir)
+    if not quiet:
+        print(f"report: {index}", flush=True)
 
 
 def _load_workdir_model(args, recipe):
@@ -195,22 +233,14 @@ def cmd_evaluate(args) -> int:
 
 def cmd_export(args) -> int:
     recipe = _resolve_recipe(args)
+    _check_data(recipe)
     model = _load_workdir_model(args, recipe)
     result_path = os.path.join(_workdir(args, recipe), "result.json")
     summary = json.load(open(result_path)) if os.path.exists(result_path) else {}
+    from kdl.export import export_run
     from kdl.training import prepare_data
 
-    data = prepare_data(recipe) if recipe.task == "char_rnn" else None
-    from kdl.export import export_saved_model
-
-    class_names = None
-    if recipe.task != "char_rnn":
-        ds = _check_data(recipe)
-        class_names = list(ds.class_names)
-    path = export_saved_model(model, args.export_dir, recipe.name, task=recipe.task,
-                              metadata={**summary, "recipe": recipe.name,
-                                        "config": recipe.to_dict(), "class_names": class_names},
-                              vocabulary=data.vocabulary if data else None)
+    path = export_run(model, recipe, args.export_dir, summary, prepare_data(recipe))
     _print_json({"recipe": recipe.name, "export_path": path}) if args.json else print(path)
     return 0
 
@@ -294,17 +324,101 @@ def cmd_cards(args) -> int:
     return 0
 
 
-def cmd_tune(args) -> int:
-    from kdl.tuning import run_tune_command
+def _print_trials(rows, objective):
+    print(f"{'rank':>4}  {'trial':>6}  {objective:>14}  hyperparameters")
+    for r in rows:
+        score = f"{r['score']:.4f}" if r["score"] is not None else "-"
+        hps = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in r["hyperparameters"].items())
+        print(f"{r['rank']:>4}  {r['trial_id']:>6}  {score:>14}  {hps}")
 
-    return run_tune_command(args, UsageError)
+
+def cmd_tune(args) -> int:
+    """``kdl tune``: checks first (exit 2, nothing written), then the search."""
+    from kdl import tuning
+
+    if args.tuner not in tuning.TUNERS:
+        from kdl._names import unknown_name_message
+
+        raise UsageError(unknown_name_message("tuner", args.tuner, tuning.TUNERS))
+    if args.chief and args.worker is not None:
+        raise UsageError("Use --chief or --worker ID, not both. Received: both")
+    recipe = _resolve_recipe(args)
+    workdir = args.workdir or os.path.join("runs", "tune")
+    if args.chief or args.worker is not None:
+        tuning.set_distributed_tuning(args.oracle_address, args.oracle_port,
+                                      "chief" if args.chief else f"tuner{args.worker}")
+        if args.chief and not tuning.port_free(args.oracle_address, args.oracle_port):
+            raise UsageError(f"Port {args.oracle_port} on {args.oracle_address} is already in use. "
+                             f"Received: --oracle-port={args.oracle_port}")
+        if args.worker is not None and not tuning.wait_for_chief(
+                args.oracle_address, args.oracle_port, args.connect_timeout):
+            raise UsageError(
+                f"Worker {args.worker} could not reach the chief at {args.oracle_address}:"
+                f"{args.oracle_port} within {args.connect_timeout:g} s. "
+                f"Received: --worker={args.worker}")
+    _check_data(recipe)
+    try:
+        tuner, hypermodel = tuning.search(recipe, args.tuner, objective=args.objective,
+                                          max_trials=args.max_trials, directory=workdir,
+                                          chief=args.chief)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.worker is not None:
+        out = {"recipe": recipe.name, "worker": args.worker, "status": "done"}
+        _print_json(out) if args.json else print(f"worker {args.worker} done")
+        return 0
+    rows = tuning.trial_table(tuner)
+    export_path = None
+    if args.export and rows:
+        from kdl.export import export_run
+        from kdl.training import train_and_evaluate
+
+        best_recipe = hypermodel.recipe_for(tuner.oracle.get_best_trials(1)[0].hyperparameters)
+        result = train_and_evaluate(best_recipe, os.path.join(workdir, recipe.name, "best"),
+                                    verbose=0)
+        export_path = export_run(result.model, best_recipe, args.export_dir, result.summary(),
+                                 result.data)
+    report = None
+    if not args.no_report and rows:
+        from kdl.report import write_tuning_report
+
+        report = write_tuning_report(os.path.join(workdir, recipe.name), args.objective)
+    if args.json:
+        _print_json({"recipe": recipe.name, "tuner": args.tuner, "objective": args.objective,
+                     "trials": rows, "best": rows[0] if rows else None,
+                     "export_path": export_path, "report": report})
+    else:
+        _print_trials(rows, args.objective)
+        if export_path:
+            print(f"best trial retrained and exported to {export_path}")
+        if report:
+            print(f"report: {report}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from kdl.report import ReportError, write_report, write_tuning_report
+
+    try:
+        if os.path.isdir(args.workdir) and any(
+                name.startswith("trial_") for name in os.listdir(args.workdir)):
+            index = write_tuning_report(args.workdir, args.objective)
+        else:
+            index = write_report(args.workdir)
+    except ReportError as e:
+        raise UsageError(str(e)) from None
+    _print_json({"workdir": args.workdir, "report": index}) if args.json else print(index)
+    return 0
 
 
 # --- parser -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kdl", description="Deep-learning recipes for Keras.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="kdl", description="Deep-learning recipes for Keras.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up log lines (also KDL_VERBOSE=1)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="list the recipes, with target and last measured result")
     p.add_argument("pattern", nargs="?", default="*")
@@ -332,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="write this run's result as the recipe's card (recipes/cards/)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--seeds", type=_positive("--seeds"), default=1,
+                   help="train N seeds (the recipe's seed and the next N-1); the card and "
+                        "the summary give their mean and standard deviation")
+    p.add_argument("--deterministic", action="store_true",
+                   help="op determinism and ordered input pipelines: a seed gives the same "
+                        "result twice on one machine (slower)")
+    p.add_argument("--no-report", action="store_true", help="no figures (kdl report) at the end")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained workdir model on the test split")
@@ -351,8 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="KerasTuner search over a recipe's space")
     p.add_argument("recipe")
     p.add_argument("--tuner", default="random")
-    p.add_argument("--max-trials", type=int, default=10)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-trials", type=_positive("--max-trials"), default=10)
+    p.add_argument("--epochs", type=_positive("--epochs"))
     p.add_argument("--workdir")
     p.add_argument("--objective", default="val_accuracy")
     p.add_argument("--export", action="store_true")
@@ -365,7 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle-address", default="127.0.0.1")
     p.add_argument("--oracle-port", type=int, default=8000)
     p.add_argument("--connect-timeout", type=float, default=60.0)
+    p.add_argument("--no-report", action="store_true", help="no plot of the trials")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("report", help="figures of a run (curves, confusion matrix, mistakes, "
+                                      "hidden units) or of a search, and a page linking them")
+    p.add_argument("workdir", help="a `kdl train` workdir, or a `kdl tune` workdir/RECIPE")
+    p.add_argument("--objective", default="val_accuracy", help="for a search: its objective")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("cards", help="write the README's recipe cards from recorded runs")
     p.add_argument("--readme", default="README.md")
@@ -373,11 +502,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_WITHOUT_TENSORFLOW = ("list", "cards")
+
+
 def main(argv: list[str] | None = None) -> int:
     global argv_for_card
     parser = build_parser()
     argv_for_card = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command not in _WITHOUT_TENSORFLOW:
+        from kdl.runtime import import_tensorflow
+
+        verbose = args.verbose or os.environ.get("KDL_VERBOSE", "") not in ("", "0")
+        import_tensorflow(quiet=not verbose)
     try:
         return args.func(args)
     except UsageError as e:

@@ -178,3 +178,13 @@ def clean_stale_temporaries(export_dir: str, name: str, older_than_s: float = 36
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
+
+
+def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data) -> str:
+    """Export a trained recipe's model with its provenance (``summary``: the run's
+    measurements; ``data``: its :class:`kdl.training.DataBundle`). Returns the version's path."""
+    char_rnn = recipe.task == "char_rnn"
+    meta = {**summary, "recipe": recipe.name, "config": recipe.to_dict(),
+            "class_names": None if char_rnn else list(data.class_names)}
+    return export_saved_model(model, export_dir, recipe.name, task=recipe.task, metadata=meta,
+                              vocabulary=data.vocabulary if char_rnn else None)

@@ -20,6 +20,8 @@ from typing import Any
 from kdl._names import close_matches, unknown_name_message
 
 TASKS = ("classification", "autoencoder", "char_rnn")
+EARLY_STOPPING = ("auto", "stop", "restore_best", "off")
+DECAYING_SCHEDULES = ("cosine", "warmup_cosine", "step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,11 @@ class Recipe:
     label_smoothing: float = 0.0
     epochs: int = 10
     batch_size: int = 128
+    # "auto": "off" under a decaying schedule (cosine, warmup_cosine, step), whose last
+    # epochs are its best, and "stop" under a constant one. "stop": stop after
+    # `early_stopping_patience` epochs without progress, restore the best weights.
+    # "restore_best": run every epoch, then restore the best. "off": run every epoch, keep the last.
+    early_stopping: str = "auto"
     early_stopping_patience: int = 5
     early_stopping_monitor: str = "val_loss"
     ema: float | None = None  # weight averaging momentum (e.g. 0.99), folded in each epoch
@@ -59,6 +66,7 @@ class Recipe:
     max_chars: int = 2_000_000  # char_rnn corpus size
     scale_learning_rate: bool = False  # linear scaling rule: lr * replicas (Goyal et al. 2017)
     precision: str = "float32"
+    deterministic: bool = False  # op determinism and ordered tf.data: one seed, one result
     jit_compile: bool = False  # measured: XLA made LeNet-5 training 2.5x slower on this CPU
     steps_per_execution: int = 1
     target_metric: str = "accuracy"
@@ -70,6 +78,12 @@ class Recipe:
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"`task` must be one of {', '.join(TASKS)}. Received: task={self.task!r}")
+
+    def early_stopping_mode(self) -> str:
+        """What early stopping does in this run: "stop", "restore_best" or "off"."""
+        if self.early_stopping != "auto":
+            return self.early_stopping
+        return "off" if self.schedule in DECAYING_SCHEDULES else "stop"
 
     def replace(self, **changes) -> Recipe:
         return dataclasses.replace(self, **changes)
@@ -197,3 +211,19 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
                 current = current if current is not None else value
             changes[top] = _coerce(key, current, value)
     return recipe.replace(**changes) if changes else recipe
+
+
+def resolve_recipe(name: str, *, smoke: bool = False, overrides=(), **changes) -> Recipe:
+    """The recipe ``name``, shrunk by ``smoke``, with ``overrides`` (``key=value``
+    strings, as ``--set`` takes them) and then ``changes`` (fields) applied, checked.
+    Raises ValueError naming what was received."""
+    from kdl.training import check_recipe
+
+    recipe = get_recipe(name)
+    if smoke:
+        recipe = recipe.smoke()
+    recipe = apply_overrides(recipe, list(overrides or []))
+    changes = {k: v for k, v in changes.items() if v is not None}
+    recipe = recipe.replace(**changes) if changes else recipe
+    check_recipe(recipe)
+    return recipe

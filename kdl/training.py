@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from kdl import callbacks as kdl_callbacks
-from kdl.recipes import Recipe
+from kdl.recipes import EARLY_STOPPING, Recipe
 
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": lambda lr, r: keras.optimizers.SGD(lr),
@@ -61,6 +61,7 @@ class TrainResult:
     data: DataBundle
     pretrain_report: list | None = None
     activation_history: list | None = None
+    workdir: str = ""
 
     def summary(self) -> dict:
         return {
@@ -106,12 +107,28 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.test_time_flip and recipe.task != "classification":
         raise ValueError("`test_time_flip` applies to image classification only. "
                          f"Received: test_time_flip=True with task={recipe.task!r}")
+    if recipe.early_stopping not in EARLY_STOPPING:
+        raise ValueError(unknown_name_message("early_stopping", recipe.early_stopping,
+                                              EARLY_STOPPING))
     if recipe.normalization not in (None, "channel", "pixel", "scale"):
         raise ValueError("`normalization` must be channel, pixel, scale or None. "
                          f"Received: normalization={recipe.normalization!r}")
 
 
 # --- data -------------------------------------------------------------------------------
+
+def check_data(recipe: Recipe) -> None:
+    """Raise :class:`kdl.data.DataNotFoundError` (how to get it) when the recipe's data
+    cannot be had; before anything of a run is written."""
+    from kdl.data import load_image_dataset, load_text_corpus
+
+    if recipe.task == "char_rnn":
+        source = recipe.data.split(":", 1)[1] if recipe.data.startswith("text:") else recipe.data
+        load_text_corpus(source, max_chars=1000)
+    else:
+        load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                           seed=recipe.seed)
+
 
 def _limit(arrays, n):
     return arrays if n is None else (arrays[0][:n], arrays[1][:n])
@@ -131,7 +148,7 @@ def prepare_data(recipe: Recipe, num_replicas: int = 1) -> DataBundle:
                   for s in ("train", "validation", "test")}
         n_train = int(splits["train"].cardinality())
         pipes = {s: make_pipeline(ds, recipe.batch_size, training=(s == "train"),
-                                  seed=recipe.seed) for s, ds in splits.items()}
+                                  seed=recipe.seed, deterministic=recipe.deterministic) for s, ds in splits.items()}
         return DataBundle(pipes["train"], pipes["validation"], pipes["test"],
                           (recipe.sequence_length,), len(corpus.vocabulary), corpus.vocabulary,
                           max(1, -(-n_train // recipe.batch_size)), vocabulary=corpus.vocabulary)
@@ -158,7 +175,8 @@ def prepare_data(recipe: Recipe, num_replicas: int = 1) -> DataBundle:
 
     def pipe(split, training):
         p = make_pipeline(split, recipe.batch_size, training=training,
-                          augmentation=augmentation if training else None, seed=recipe.seed)
+                          augmentation=augmentation if training else None, seed=recipe.seed,
+                          deterministic=recipe.deterministic)
         if recipe.task == "autoencoder":  # targets: the clean image in [0, 1]
             p = p.map(lambda x, y: (x, x / 255.0), num_parallel_calls=tf.data.AUTOTUNE)
         return p
@@ -343,22 +361,22 @@ PRETRAINING: dict[str, Callable] = {"sdae": _pretrain_sdae}
 # --- the loop ---------------------------------------------------------------------------
 
 def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int,
-               strategy=None):
+               strategy=None, progress_prefix: str = ""):
     import tensorflow as tf
 
-    monitor = recipe.early_stopping_monitor
     in_sync = []
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         in_sync = [kdl_callbacks.ResumeInSync(strategy)]  # each worker has its own backup
+    progress = [kdl_callbacks.EpochProgress(recipe.epochs, prefix=progress_prefix)] \
+        if verbose else []
     cbs = [
         counter,
         kdl_callbacks.TerminateOnNaN(),
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), save_freq="epoch",
                                          delete_checkpoint=True, double_checkpoint=True),
         *in_sync,
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.early_stopping_patience,
-                                      mode="max" if "acc" in monitor else "min",
-                                      restore_best_weights=True, verbose=min(verbose, 1)),
+        *_early_stopping(recipe, verbose),
+        *progress,  # before the loggers: it adds the learning rate to the logs
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
                                     profile_batch=0),
@@ -367,6 +385,19 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
         probe = next(iter(data.validation))[0][:256]
         cbs.insert(1, kdl_callbacks.ActivationMonitor(probe, os.path.join(workdir, "tensorboard")))
     return cbs
+
+
+def _early_stopping(recipe: Recipe, verbose: int) -> list:
+    mode = recipe.early_stopping_mode()
+    if mode == "off":
+        return []
+    monitor = recipe.early_stopping_monitor
+    # "restore_best": a patience longer than the run never stops it; the best weights
+    # are restored at its end all the same.
+    patience = recipe.early_stopping_patience if mode == "stop" else recipe.epochs + 1
+    return [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                          mode="max" if "acc" in monitor else "min",
+                                          restore_best_weights=True, verbose=min(verbose, 1))]
 
 
 def with_test_time_flip_compiled(model: keras.Model, recipe: Recipe) -> keras.Model:
@@ -415,15 +446,33 @@ def set_precision(precision: str) -> None:
 
 
 def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
-                       verbose: int = 1) -> TrainResult:
-    """Train ``recipe`` in ``workdir`` (logs, backup, final model) and evaluate on test."""
-    import tensorflow as tf
+                       verbose: int = 1, progress_prefix: str = "") -> TrainResult:
+    """Train ``recipe`` in ``workdir`` (logs, backup, final model) and evaluate on test.
+
+    ``verbose=1``: one line per epoch (:class:`kdl.callbacks.EpochProgress`); 0: silent.
+    The workdir is held for the run (:func:`kdl.workdir.lock_workdir`): a second run on it
+    raises :class:`kdl.workdir.WorkdirInUseError` before anything is written.
+    """
+    from kdl.workdir import lock_workdir, unlock_workdir
 
     check_recipe(recipe)
+    lock_workdir(workdir)
+    try:
+        return _train_and_evaluate(recipe, workdir, strategy, verbose, progress_prefix)
+    finally:
+        unlock_workdir(workdir)
+
+
+def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
+                        progress_prefix: str) -> TrainResult:
+    import tensorflow as tf
+
     start = time.perf_counter()
-    os.makedirs(workdir, exist_ok=True)
     resuming = _check_resumable(recipe, workdir)
     keras.utils.set_random_seed(recipe.seed)
+    if recipe.deterministic:
+        # Irreversible for the process; kernels without a deterministic form then raise.
+        tf.config.experimental.enable_op_determinism()
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if recipe.steps_per_execution > 1 and (
@@ -441,11 +490,11 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
         if recipe.pretrain and not resuming:
             pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](model, recipe, data)
         counter = kdl_callbacks.EpochCounter()
-        cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy)
+        cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy, progress_prefix)
         train_start = time.perf_counter()
         history = model.fit(data.train, validation_data=data.validation, epochs=recipe.epochs,
                             callbacks=cbs, shuffle=False,  # the pipeline shuffles
-                            verbose=2 if verbose == 1 else verbose)
+                            verbose=0)  # EpochProgress prints
         train_s = time.perf_counter() - train_start
         if recipe.test_time_flip:
             with strategy.scope():
@@ -459,7 +508,7 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
     monitor = next((c for c in cbs if isinstance(c, kdl_callbacks.ActivationMonitor)), None)
     result = TrainResult(recipe, model, test_metrics, counter.epochs_done or recipe.epochs,
                          time.perf_counter() - start, train_s, dict(history.history), data,
-                         pretrain_report, monitor.history if monitor else None)
+                         pretrain_report, monitor.history if monitor else None, workdir)
     from kdl.distribute import is_chief
 
     if is_chief():

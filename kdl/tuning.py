@@ -7,8 +7,9 @@ batch norm on or off, augmentation strengths. Every default is the recipe's own 
 so the untuned recipe is one point of its space. Augmentation lives in the tf.data
 pipeline, so ``fit(hp, model)`` rebuilds the pipeline from the trial's values.
 
-``kdl tune RECIPE --tuner random|bayesian|hyperband|grid --max-trials N`` runs the
-search in ``--workdir`` with ``overwrite=False``: the same command again continues it.
+:func:`search` (what ``kdl tune RECIPE --tuner random|bayesian|hyperband|grid
+--max-trials N`` calls) runs the search in ``--workdir`` with ``overwrite=False``: the
+same command again continues it.
 ``--chief`` / ``--worker ID`` use KerasTuner's own distributed mode (its
 ``KERASTUNER_*`` variables; the oracle listens on 127.0.0.1 unless told otherwise).
 """
@@ -170,16 +171,7 @@ def trial_table(tuner, limit: int = 50) -> list[dict]:
     return rows
 
 
-def _print_table(rows, objective):
-    print(f"{'rank':>4}  {'trial':>6}  {objective:>14}  hyperparameters")
-    for r in rows:
-        score = f"{r['score']:.4f}" if r["score"] is not None else "-"
-        hps = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in r["hyperparameters"].items())
-        print(f"{r['rank']:>4}  {r['trial_id']:>6}  {score:>14}  {hps}")
-
-
-def _port_free(address: str, port: int) -> bool:
+def port_free(address: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -189,7 +181,7 @@ def _port_free(address: str, port: int) -> bool:
             return False
 
 
-def _wait_for_chief(address: str, port: int, timeout: float) -> bool:
+def wait_for_chief(address: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -200,78 +192,30 @@ def _wait_for_chief(address: str, port: int, timeout: float) -> bool:
     return False
 
 
-def run_tune_command(args, UsageError) -> int:
-    """``kdl tune``: checks first (exit 2, nothing written), then the search."""
-    from kdl.cli import _export, _print_json, _resolve_recipe
+def set_distributed_tuning(address: str, port: int, tuner_id: str) -> None:
+    """KerasTuner's distributed mode reads these variables: the oracle's address, this tuner."""
+    os.environ["KERASTUNER_ORACLE_IP"] = address
+    os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
+    os.environ["KERASTUNER_TUNER_ID"] = tuner_id
 
-    if args.tuner not in TUNERS:
-        from kdl.models._registry import unknown_name_message
 
-        raise UsageError(unknown_name_message("tuner", args.tuner, TUNERS))
-    if args.max_trials <= 0:
-        raise UsageError(f"--max-trials must be a positive integer. Received: {args.max_trials}")
-    if args.epochs is not None and args.epochs <= 0:
-        raise UsageError(f"--epochs must be a positive integer. Received: {args.epochs}")
-    if args.chief and args.worker is not None:
-        raise UsageError("Use --chief or --worker ID, not both. Received: both")
-    recipe = _resolve_recipe(args)
-    if args.epochs:
-        recipe = recipe.replace(epochs=args.epochs)
-    workdir = args.workdir or os.path.join("runs", "tune")
-    if args.chief or args.worker is not None:
-        os.environ["KERASTUNER_ORACLE_IP"] = args.oracle_address
-        os.environ["KERASTUNER_ORACLE_PORT"] = str(args.oracle_port)
-        os.environ["KERASTUNER_TUNER_ID"] = "chief" if args.chief else f"tuner{args.worker}"
-        if args.chief and not _port_free(args.oracle_address, args.oracle_port):
-            raise UsageError(f"Port {args.oracle_port} on {args.oracle_address} is already in use. "
-                             f"Received: --oracle-port={args.oracle_port}")
-        if args.worker is not None and not _wait_for_chief(args.oracle_address, args.oracle_port,
-                                                           args.connect_timeout):
-            raise UsageError(
-                f"Worker {args.worker} could not reach the chief at {args.oracle_address}:"
-                f"{args.oracle_port} within {args.connect_timeout:g} s. "
-                f"Received: --worker={args.worker}")
-    from kdl.cli import _check_data
+def search(recipe: Recipe, kind: str, *, objective: str, max_trials: int, directory: str,
+           chief: bool = False):
+    """Run (or continue) a search over ``recipe``'s space; returns (tuner, hypermodel).
+
+    The chief of a distributed search only serves the oracle: it needs the space, not
+    the data, so it builds its pipelines on 256 examples.
+    """
     from kdl.training import prepare_data
 
-    _check_data(recipe)
-    data = prepare_data(recipe) if not args.chief else None
-    hypermodel = RecipeHyperModel(recipe, data, recipe.epochs)
-    if args.chief:
-        # The chief only serves the oracle: it needs the space, not the data.
-        hypermodel.data = prepare_data(recipe.replace(max_train_examples=256,
-                                                      max_test_examples=256))
-    try:
-        tuner = make_tuner(args.tuner, hypermodel, objective=args.objective,
-                           max_trials=args.max_trials, directory=workdir, seed=recipe.seed)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    hypermodel = RecipeHyperModel(recipe, None, recipe.epochs)
+    tuner = make_tuner(kind, hypermodel, objective=objective, max_trials=max_trials,
+                       directory=directory, seed=recipe.seed)
+    hypermodel.data = prepare_data(recipe.replace(max_train_examples=256, max_test_examples=256)
+                                   if chief else recipe)
     keras.utils.set_random_seed(recipe.seed)
     tuner.search()
-    if args.worker is not None:
-        out = {"recipe": recipe.name, "worker": args.worker, "status": "done"}
-        _print_json(out) if args.json else print(f"worker {args.worker} done")
-        return 0
-    rows = trial_table(tuner)
-    export_path = None
-    if args.export and rows:
-        from kdl.training import train_and_evaluate
-
-        best = tuner.oracle.get_best_trials(1)[0].hyperparameters
-        best_recipe = hypermodel.recipe_for(best)
-        result = train_and_evaluate(best_recipe, os.path.join(workdir, recipe.name, "best"),
-                                    verbose=0)
-        summary = result.summary()
-        export_path = _export(result.model, best_recipe, args.export_dir, summary, result.data)
-    if args.json:
-        _print_json({"recipe": recipe.name, "tuner": args.tuner, "objective": args.objective,
-                     "trials": rows, "best": rows[0] if rows else None,
-                     "export_path": export_path})
-    else:
-        _print_table(rows, args.objective)
-        if export_path:
-            print(f"best trial retrained and exported to {export_path}")
-    return 0
+    return tuner, hypermodel
 
 
 def trials_run(workdir: str, recipe_name: str) -> list[tuple[str, str]]:

@@ -30,7 +30,7 @@ def test_a_card_records_the_run_and_the_table_shows_it(card_dir, tmp_path):
     assert "export_path" not in card  # the recording machine's path means nothing elsewhere
     table = cards.cards_table()
     row = next(line for line in table.splitlines() if line.startswith("| lenet5_fashion_mnist"))
-    assert "accuracy 0.9012 | 7 | 1.5 min" in row and "**not yet met**" in row
+    assert "accuracy 0.9012 (n=1) | 7 | 1.5 min" in row and "**not yet met**" in row
     assert "2 Conv+pooling 0.916" in row
     assert "`kdl train lenet5_fashion_mnist --epochs 7 --record`" in row
     assert "| vgg16_fashion_mnist | not yet run |" in table
@@ -51,3 +51,19 @@ def test_readme_cards_need_their_markers(card_dir, tmp_path):
     (tmp_path / "bare.md").write_text("# no markers\n")
     with pytest.raises(ValueError, match="no <!-- cards:start -->"):
         cards.write_readme_cards(str(tmp_path / "bare.md"))
+
+
+def test_seeds_are_recorded_and_the_target_is_judged_on_their_mean(card_dir):
+    recipe = get_recipe("lenet5_fashion_mnist")
+    runs = [{**_summary(a, a > 0.916), "seed": s, "epochs_run": e}
+            for s, (a, e) in enumerate([(0.918, 30), (0.920, 30), (0.913, 25)])]
+    card = json.loads(open(cards.save_card(recipe, runs, command="kdl train x --seeds 3")).read())
+    assert [s["seed"] for s in card["seeds"]] == [0, 1, 2] and card["n_seeds"] == 3
+    assert card["test_metrics"]["accuracy"] == pytest.approx(0.917)
+    assert card["test_metrics_std"]["accuracy"] == pytest.approx(0.0036055, rel=1e-4)  # ddof=1
+    assert card["target_met"] is True and card["target_met_every_seed"] is False
+    row = next(line for line in cards.cards_table().splitlines()
+               if line.startswith("| lenet5_fashion_mnist"))
+    assert "accuracy 0.9170 ± 0.0036 (n=3) | 25-30 |" in row and "not every seed" in row
+    low = [{**r, "test_metrics": {"accuracy": 0.910}} for r in runs]
+    assert cards.aggregate_runs(low)["target_met"] is False  # the mean, not the best seed

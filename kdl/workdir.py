@@ -1,0 +1,85 @@
+"""One run per workdir: an advisory lock held for the life of the process.
+
+``lock_workdir(workdir)`` takes ``workdir/.kdl.lock`` with ``fcntl.flock`` and writes
+the holder's pid and command into it. A second process asking for the same workdir
+gets :class:`WorkdirInUseError` naming the holder. The kernel releases a flock when its
+process ends, however it ends (SIGKILL included), so a lock file left by a dead
+process is simply taken over; its pid is reported only while its holder lives.
+
+Under MultiWorkerMirroredStrategy each worker holds its own lock (``.kdl-worker1.lock``
+...), so workers that share a workdir do not block one another.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+
+_HELD: dict[str, int] = {}  # lock path -> open file descriptor, for this process
+
+
+class WorkdirInUseError(RuntimeError):
+    """Another live process holds the workdir."""
+
+
+def _lock_name() -> str:
+    from kdl.distribute import parse_tf_config
+
+    try:
+        config = parse_tf_config()
+    except ValueError:
+        config = None
+    if not config:
+        return ".kdl.lock"
+    task = config["task"]
+    if task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0):
+        return ".kdl.lock"
+    return f".kdl-{task['type']}{task['index']}.lock"
+
+
+def _holder(path: str) -> str:
+    try:
+        with open(path) as f:
+            info = json.loads(f.read() or "{}")
+    except (OSError, ValueError):
+        return "another process"
+    command = info.get("command")
+    return f"process {info.get('pid', '?')}" + (f" ({command})" if command else "")
+
+
+def lock_workdir(workdir: str) -> str:
+    """Hold ``workdir`` for this process; returns the lock file's path.
+
+    Raises :class:`WorkdirInUseError` when another live process holds it. Taking a lock
+    this process already holds is a no-op.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.abspath(os.path.join(workdir, _lock_name()))
+    if path in _HELD:
+        return path
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise WorkdirInUseError(
+            f"{workdir} is in use by {_holder(path)}: wait for it to finish, or use another "
+            f"--workdir. Received: --workdir={workdir!r}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(),
+                             "command": " ".join(os.path.basename(a) if i == 0 else a
+                                                 for i, a in enumerate(sys.argv))}).encode())
+    os.fsync(fd)
+    _HELD[path] = fd
+    return path
+
+
+def unlock_workdir(workdir: str) -> None:
+    """Release this process's lock on ``workdir`` (the file stays; it holds no state)."""
+    path = os.path.abspath(os.path.join(workdir, _lock_name()))
+    fd = _HELD.pop(path, None)
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
