@@ -10,7 +10,7 @@
 - :class:`EpochProgress`: one short line per epoch that a person reads: the loss, the
   metrics and their validation forms, the learning rate, the epoch's time and an ETA.
   Keras' ``verbose=2`` line prints every log key (hidden-unit statistics included) and
-  no ETA. It also puts ``learning_rate`` into the logs, so the CSV and the report have it.
+  no ETA. :class:`LearningRateLogger` puts ``learning_rate`` into the logs.
 - :class:`ResumeInSync`: under MultiWorkerMirroredStrategy, makes every worker resume
   from the same backup. Keras' BackupAndRestore restores each worker from its own files;
   a worker killed just before writing its backup comes back an epoch behind its peers,
@@ -185,12 +185,21 @@ def current_learning_rate(optimizer) -> float | None:
         return None
 
 
+class LearningRateLogger(keras.callbacks.Callback):
+    """Put the learning rate at each epoch's end into the logs as ``learning_rate``
+    (schedules evaluated), for the CSV, TensorBoard, the report and :class:`EpochProgress`."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        lr = current_learning_rate(getattr(self.model, "optimizer", None))
+        if lr is not None and logs is not None:
+            logs["learning_rate"] = lr
+
+
 class EpochProgress(keras.callbacks.Callback):
     """Print ``epoch 3/30  loss 0.41 accuracy 0.85 | val_loss ... | lr 1.9e-03  4.1s  ETA 1m40s``.
 
     Shows ``loss``, the compiled metrics and their ``val_`` forms only (other log keys,
     such as :class:`ActivationMonitor`'s, stay in the logs for the CSV and TensorBoard).
-    Put it before the callbacks that write the logs: it adds ``learning_rate`` to them.
 
     Args:
         epochs: the run's total number of epochs (for "3/30" and the ETA).
@@ -227,9 +236,7 @@ class EpochProgress(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         seconds = time.perf_counter() - self._start
         self._seconds.append(seconds)
-        lr = current_learning_rate(getattr(self.model, "optimizer", None))
-        if lr is not None:
-            logs["learning_rate"] = lr
+        lr = logs.get("learning_rate", current_learning_rate(getattr(self.model, "optimizer", None)))
         parts = [f"{self.prefix}epoch {epoch + 1}/{self.epochs}"]
         parts += [f"{k} {float(logs[k]):.4f}" for k in self._shown_keys(logs)]
         if lr is not None:

@@ -256,7 +256,7 @@ def _test_outputs(recipe, workdir: str):
     path = os.path.join(workdir, "model.keras")
     if not os.path.exists(path):
         raise ReportError(f"No trained model at {path}. Received: workdir={workdir!r}")
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
     data = prepare_data(recipe)
     images, labels, outputs = [], [], []
     for x, y in data.test:

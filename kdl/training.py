@@ -376,7 +376,8 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
                                          delete_checkpoint=True, double_checkpoint=True),
         *in_sync,
         *_early_stopping(recipe, verbose),
-        *progress,  # before the loggers: it adds the learning rate to the logs
+        kdl_callbacks.LearningRateLogger(),  # before the loggers and the progress line
+        *progress,
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
                                     profile_batch=0),

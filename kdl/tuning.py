@@ -208,11 +208,11 @@ def search(recipe: Recipe, kind: str, *, objective: str, max_trials: int, direct
     """
     from kdl.training import prepare_data
 
-    hypermodel = RecipeHyperModel(recipe, None, recipe.epochs)
+    data = prepare_data(recipe.replace(max_train_examples=256, max_test_examples=256)
+                        if chief else recipe)
+    hypermodel = RecipeHyperModel(recipe, data, recipe.epochs)
     tuner = make_tuner(kind, hypermodel, objective=objective, max_trials=max_trials,
                        directory=directory, seed=recipe.seed)
-    hypermodel.data = prepare_data(recipe.replace(max_train_examples=256, max_test_examples=256)
-                                   if chief else recipe)
     keras.utils.set_random_seed(recipe.seed)
     tuner.search()
     return tuner, hypermodel

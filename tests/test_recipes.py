@@ -56,14 +56,14 @@ def _smoke_and_check_export(name, tmp_path):
     import keras
     import tensorflow as tf
 
-    from kdl.cli import _export
+    from kdl.export import export_run
     from kdl.training import train_and_evaluate
 
     recipe = get_recipe(name).smoke()
     result = train_and_evaluate(recipe, str(tmp_path / "work"), verbose=0)
     assert result.epochs_run == 1
     assert all(np.isfinite(v) for v in result.test_metrics.values())
-    path = _export(result.model, recipe, str(tmp_path / "exp"), result.summary(), result.data)
+    path = export_run(result.model, recipe, str(tmp_path / "exp"), result.summary(), result.data)
     assert path.endswith(os.path.join(name, "1"))
     loaded = tf.saved_model.load(path)
     serve = loaded.signatures["serving_default"]
@@ -158,23 +158,6 @@ def test_export_versions_never_overwrite_and_crash_leaves_no_partial(tmp_path):
 
 # --- the command line ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "lenet5_fashion_mnis"], "Did you mean: lenet5_fashion_mnist"),
-    (["train", "lenet5_fashion_mnist", "--epochs", "0"], "--epochs must be a positive integer"),
-    (["train", "lenet5_fashion_mnist", "--batch-size", "-3"], "--batch-size"),
-    (["train", "lenet5_fashion_mnist", "--set", "learnig_rate=1"], "learnig_rate"),
-    (["train", "lenet5_fashion_mnist", "--set", "epochs=many"], "epochs='many'"),
-    (["train", "lenet5_fashion_mnist", "--set", "optimizer=adamax"], "optimizer 'adamax'"),
-    (["tune", "lenet5_fashion_mnist", "--tuner", "genetic"], "genetic"),
-])
-def test_bad_input_is_one_line_and_status_2(args, fragment, tmp_path):
-    out = kdl(*args, "--workdir", str(tmp_path / "w"), cwd=tmp_path)
-    assert out.returncode == 2, out.stderr[-3000:]
-    lines = [line for line in out.stderr.splitlines() if "error:" in line]
-    assert lines and fragment in out.stderr, out.stderr[-3000:]
-    assert not (tmp_path / "saved_models").exists()
-
-
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_resuming_another_configuration_is_status_2_and_keeps_the_backup(tmp_path):
     work = tmp_path / "w"
@@ -258,7 +241,7 @@ def test_two_real_one_epoch_runs_export_versions_1_and_2(tmp_path):
 def test_mixed_bfloat16_recipe_trains_and_exports_float32_probabilities(tmp_path):
     import tensorflow as tf
 
-    from kdl.cli import _export
+    from kdl.export import export_run
     from kdl.training import train_and_evaluate
 
     # Without weight averaging: over the smoke run's 16 steps a 0.99 average is still
@@ -269,7 +252,7 @@ def test_mixed_bfloat16_recipe_trains_and_exports_float32_probabilities(tmp_path
     assert recipe.test_time_flip  # the trained net sits inside the flip-averaging model
     assert result.model.get_layer("lenet5").get_layer("conv1").compute_dtype == "bfloat16"
     assert result.test_metrics["accuracy"] > 0.3
-    path = _export(result.model, recipe, str(tmp_path / "e"), result.summary(), result.data)
+    path = export_run(result.model, recipe, str(tmp_path / "e"), result.summary(), result.data)
     out = tf.saved_model.load(path).signatures["serving_default"](
         tf.zeros((2, 28, 28, 1), tf.uint8))
     assert out["probabilities"].dtype == tf.float32
