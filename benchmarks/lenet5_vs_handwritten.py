@@ -43,7 +43,7 @@ def main(argv=None):
         for side in order:
             if side == "kdl":
                 wall, out = run([kdl_bin, "train", "lenet5_fashion_mnist", "--epochs",
-                                 str(args.epochs), "--json", "--quiet", "--workdir",
+                                 str(args.epochs), "--json", "--quiet", "--no-report", "--workdir",
                                  os.path.join(tmp, "w"), "--export-dir", os.path.join(tmp, "e")])
                 acc = out["test_metrics"]["accuracy"]
             else:

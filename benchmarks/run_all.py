@@ -200,6 +200,22 @@ def serving(export_path, image_shape, batch=256, calls=200):
             "batch256_images_per_s": round(10 * batch / (time.perf_counter() - t))}
 
 
+def _previous_seconds(path: str) -> dict:
+    """Each recipe's seconds in the last run of this kind (for the ETA), if it recorded them."""
+    try:
+        with open(path) as f:
+            return {r["recipe"]: r["seconds"] for r in json.load(f)["throughput"] if "seconds" in r}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _progress(index: int, names: list, previous: dict, elapsed: float) -> None:
+    left = [previous.get(n) for n in names[index:]]
+    eta = f", ETA {sum(left) / 60:.0f} min (the last run's times)" if all(left) else ""
+    print(f"bench: [{index + 1}/{len(names)}] {names[index]}, {elapsed / 60:.1f} min so far{eta}",
+          file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="kdl benchmarks")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few steps")
@@ -224,7 +240,12 @@ def main(argv=None):
     pairs = PAIRS
     large = ("alexnet_fashion_mnist", "resnet18_fashion_mnist", "vgg16_fashion_mnist")
     exports = {}
-    for recipe_name in [p for p in pairs if not (args.quick and p in large)]:
+    names = [p for p in pairs if not (args.quick and p in large)]
+    previous = _previous_seconds(os.path.join(args.out, "quick.json" if args.quick else "latest.json"))
+    bench_start = time.perf_counter()
+    for index, recipe_name in enumerate(names):
+        _progress(index, names, previous, time.perf_counter() - bench_start)
+        recipe_start = time.perf_counter()
         kdl_rates, hand_rates = [], []
         # The large models run at 100-600 images/s here: one round of two windows after
         # a short warm-up keeps `make bench` near a quarter of an hour.
@@ -243,7 +264,8 @@ def main(argv=None):
                "handwritten_images_per_s": round(statistics.median(hand_rates))
                if hand_rates else None,
                "train_gflop_per_image": round(flops / 1e9, 4),
-               "fraction_of_float32_peak": round(kdl_rate * flops / peak32, 3)}
+               "fraction_of_float32_peak": round(kdl_rate * flops / peak32, 3),
+               "seconds": round(time.perf_counter() - recipe_start, 1)}
         if row["handwritten_images_per_s"]:
             row["ratio"] = round(kdl_rate / row["handwritten_images_per_s"], 2)
         results["throughput"].append(row)

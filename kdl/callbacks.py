@@ -166,7 +166,7 @@ class EpochCounter(keras.callbacks.Callback):
         self.epoch_seconds.append(time.perf_counter() - self._start)
 
 
-def _format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -205,11 +205,14 @@ class EpochProgress(keras.callbacks.Callback):
         epochs: the run's total number of epochs (for "3/30" and the ETA).
         prefix: printed before each line (e.g. "seed 1: ").
         print_fn: where lines go (``print`` by default).
+        running_count: count epochs across several ``fit`` calls given this callback
+            (greedy pretraining: one ``fit`` per layer), not by Keras' epoch index.
     """
 
-    def __init__(self, epochs: int, prefix: str = "", print_fn=None):
+    def __init__(self, epochs: int, prefix: str = "", print_fn=None, running_count: bool = False):
         super().__init__()
         self.epochs = epochs
+        self.running_count = running_count
         self.prefix = prefix
         self.print_fn = print_fn or (lambda line: print(line, flush=True))
         self._seconds: list[float] = []
@@ -236,17 +239,19 @@ class EpochProgress(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         seconds = time.perf_counter() - self._start
         self._seconds.append(seconds)
+        if self.running_count:
+            epoch = len(self._seconds) - 1
         lr = logs.get("learning_rate", current_learning_rate(getattr(self.model, "optimizer", None)))
         parts = [f"{self.prefix}epoch {epoch + 1}/{self.epochs}"]
         parts += [f"{k} {float(logs[k]):.4f}" for k in self._shown_keys(logs)]
         if lr is not None:
             parts.append(f"lr {lr:.2e}")
-        parts.append(_format_duration(seconds))
+        parts.append(format_duration(seconds))
         left = self.epochs - (epoch + 1)
         if left > 0:
             # The first epoch carries the tracing; the later ones are the better guide.
             recent = self._seconds[1:] or self._seconds
-            parts.append(f"ETA {_format_duration(left * sum(recent) / len(recent))}")
+            parts.append(f"ETA {format_duration(left * sum(recent) / len(recent))}")
         self.print_fn("  ".join(parts))
 
 

@@ -344,15 +344,22 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
 
 # --- pretraining steps (registry) ---------------------------------------------------------
 
-def _pretrain_sdae(model, recipe, data: DataBundle) -> list:
+def _pretrain_sdae(model, recipe, data: DataBundle, verbose: int = 0) -> list:
     from kdl.models import pretrain_stacked_denoising_autoencoder
+    from kdl.models.sdae import hidden_layers
 
     if data.train_arrays is None:
         raise ValueError("SDAE pretraining needs in-memory training data. "
                          f"Received: data={recipe.data!r}")
     x = data.train_arrays[0].astype("float32") / 255.0
     args = {k: v for k, v in recipe.pretrain.items() if k != "kind"}
-    return pretrain_stacked_denoising_autoencoder(model, x, seed=recipe.seed, **args)
+    # One progress line per pretraining epoch, counted over all layers (for the ETA).
+    total = len(hidden_layers(model)) * int(args.get("epochs_per_layer", 3))
+    progress = kdl_callbacks.EpochProgress(total, prefix="pretraining ", running_count=True) \
+        if verbose else None
+    return pretrain_stacked_denoising_autoencoder(model, x, seed=recipe.seed,
+                                                  callbacks=[progress] if progress else None,
+                                                  **args)
 
 
 PRETRAINING: dict[str, Callable] = {"sdae": _pretrain_sdae}
@@ -489,7 +496,8 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
             compile_model(model, recipe, data.steps_per_epoch, replicas)
         pretrain_report = None
         if recipe.pretrain and not resuming:
-            pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](model, recipe, data)
+            pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](
+                model, recipe, data, verbose)
         counter = kdl_callbacks.EpochCounter()
         cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy, progress_prefix)
         train_start = time.perf_counter()

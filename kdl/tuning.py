@@ -135,13 +135,31 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
 
 class _TrialLog:
-    """Mixin: append "tuner_id trial_id" to trials_run.log as each trial begins."""
+    """Mixin: append "tuner_id trial_id" to trials_run.log as each trial begins, and say
+    after each trial how many are done and when the search should end (ETA)."""
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._trial_start = time.perf_counter()
         path = os.path.join(self.project_dir, "trials_run.log")
         with open(path, "a") as f:
             f.write(f"{self.tuner_id} {trial.trial_id}\n")
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        from kdl.callbacks import format_duration
+
+        seconds = time.perf_counter() - getattr(self, "_trial_start", time.perf_counter())
+        self._trial_seconds = [*getattr(self, "_trial_seconds", []), seconds]
+        done = len(self.oracle.trials)
+        total = getattr(self.oracle, "max_trials", None)
+        eta = ""
+        if total and done < total:
+            mean = sum(self._trial_seconds) / len(self._trial_seconds)
+            eta = f", ETA {format_duration((total - done) * mean)}"
+        of = f" of {total}" if total else ""
+        print(f"kdl tune: trial {trial.trial_id} done in {format_duration(seconds)} "
+              f"({done}{of} trials{eta})", flush=True)
 
 
 def make_tuner(kind: str, hypermodel: RecipeHyperModel, *, objective: str, max_trials: int,

@@ -103,6 +103,7 @@ def pretrain_stacked_denoising_autoencoder(
     learning_rate: float = 1e-3,
     seed: int = 0,
     verbose: int = 0,
+    callbacks=None,
 ) -> list[dict]:
     """Greedy layer-wise pretraining of ``model``'s hidden layers, in place.
 
@@ -114,6 +115,8 @@ def pretrain_stacked_denoising_autoencoder(
 
     ``data``: inputs as the model takes them (e.g. images scaled to [0, 1]), as an
     array or a tf.data.Dataset of batches (``x`` or ``(x, y)``).
+
+    ``callbacks``: Keras callbacks given to each layer's ``fit`` (e.g. a progress line).
 
     Returns one dict per layer: its name and the clean reconstruction loss before and
     after its pretraining.
@@ -142,7 +145,7 @@ def pretrain_stacked_denoising_autoencoder(
         dae.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
         before = float(dae.evaluate(x, x, batch_size=1024, verbose=0))
         dae.fit(x, x, epochs=epochs_per_layer, batch_size=batch_size, shuffle=True,
-                verbose=verbose)
+                verbose=verbose, callbacks=list(callbacks or []))
         after = float(dae.evaluate(x, x, batch_size=1024, verbose=0))
         report.append({"layer": layer.name, "loss_before": before, "loss_after": after})
         x = keras.Model(inputs, layer(inputs)).predict(x, batch_size=1024, verbose=0)
