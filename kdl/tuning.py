@@ -151,8 +151,10 @@ class _TrialLog:
 
         seconds = time.perf_counter() - getattr(self, "_trial_start", time.perf_counter())
         self._trial_seconds = [*getattr(self, "_trial_seconds", []), seconds]
-        done = len(self.oracle.trials)
-        total = getattr(self.oracle, "max_trials", None)
+        try:
+            done, total = len(self.oracle.trials), getattr(self.oracle, "max_trials", None)
+        except AttributeError:  # a distributed worker's oracle client knows neither
+            done, total = len(self._trial_seconds), None
         eta = ""
         if total and done < total:
             mean = sum(self._trial_seconds) / len(self._trial_seconds)

@@ -100,6 +100,22 @@ def test_pinned_parameter_counts(name, kwargs, expected):
     assert models.get_model(name, **kwargs).count_params() == expected
 
 
+def test_resnet18_small_stem_matches_the_cifar_resnet18_of_the_literature():
+    """3x3 stride-1 stem, no max pool: 11,173,962 trainable parameters at 32x32x3 and 10
+    classes, the count of the CIFAR ResNet-18 commonly used (PyTorch counts no BN buffers)."""
+    import numpy as np
+
+    small = models.get_model("resnet18", input_shape=(32, 32, 3), classes=10, stem="small")
+    trainable = sum(int(np.prod(w.shape)) for w in small.trainable_weights)
+    assert trainable == 11_173_962 and small.count_params() == 11_183_562
+    assert small.get_layer("conv1_conv").kernel.shape == (3, 3, 3, 64)
+    assert small.get_layer("conv2_block1_1_conv").output.shape[1:3] == (32, 32)  # full size
+    imagenet = models.get_model("resnet18", input_shape=(32, 32, 3), classes=10)
+    assert imagenet.get_layer("conv2_block1_1_conv").output.shape[1:3] == (8, 8)
+    with pytest.raises(ValueError, match="stem='tiny'"):
+        models.get_model("resnet18", stem="tiny")
+
+
 @pytest.mark.parametrize(
     "name, application, kwargs",
     [

@@ -14,6 +14,7 @@ Run them with ``kdl train resnet20_fashion_mnist`` or ``kdl train resnet18_fashi
 from __future__ import annotations
 
 import functools
+import inspect
 
 import keras
 
@@ -143,24 +144,38 @@ def _resnet(
     classifier_activation="softmax",
     preact: bool = False,
     width_multiplier: float = 1.0,
+    stem: str = "imagenet",
     name: str = "resnet",
 ) -> keras.Model:
-    """ImageNet-style ResNet: 7x7/2 stem, max pool, four stages of 64..512 filters."""
+    """ImageNet-style ResNet: four stages of 64..512 filters after a stem.
+
+    ``stem="imagenet"``: 7x7 stride-2 convolution and 3x3 stride-2 max pool (He et al.
+    2016; keras.applications), a quarter of the resolution gone before the first stage.
+    ``stem="small"``: one 3x3 stride-1 convolution and no pool, as the CIFAR ResNet-18s
+    of the literature, for 28-32 px images; the layer names stay (``conv1_conv``, ...).
+    """
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_choice("preact", preact, (True, False))
+    check_choice("stem", stem, ("imagenet", "small"))
     check_width_multiplier(width_multiplier)
-    inputs, input_tensor = image_input(input_tensor, input_shape, (224, 224, 3), 32, name)
+    min_size = 32 if stem == "imagenet" else 8
+    inputs, input_tensor = image_input(input_tensor, input_shape, (224, 224, 3), min_size, name)
     filters = [max(1, int(round(f * width_multiplier))) for f in (64, 128, 256, 512)]
     stem_filters = filters[0]
     use_bias = block == "bottleneck"  # keras.applications keeps the bias; torchvision not
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(stem_filters, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    if stem == "small":
+        x = layers.Conv2D(stem_filters, 3, padding="same", use_bias=use_bias,
+                          name="conv1_conv")(inputs)
+    else:
+        x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+        x = layers.Conv2D(stem_filters, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     if not preact:
         x = _bn("conv1_bn")(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    if stem == "imagenet":
+        x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     x = _stages(x, block, depths, filters, 1, preact, "B", 2)
     if preact:
         x = _bn("post_bn")(x)
@@ -212,6 +227,11 @@ def _register(variant: str, generic, *args):
 
     builder.__name__ = variant
     builder.__doc__ = f"{variant} (He et al. 2016); see kdl.models.resnet."
+    # The variant's real signature: the architecture arguments fixed, its own name.
+    signature = inspect.signature(generic)
+    params = [p.replace(default=variant) if p.name == "name" else p
+              for p in list(signature.parameters.values())[len(args):]]
+    builder.__signature__ = signature.replace(parameters=params)
     return register_model(variant)(builder)
 
 
