@@ -273,3 +273,29 @@ def test_import_kdl_is_light():
                              if k != "KERAS_BACKEND"})
     assert out.stdout.split() == ["tensorflow", "False"], out.stderr[-2000:]
     assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_builder_takes_kernel_initializer(name):
+    """The course's "double the weight variance for ReLU" (He et al.) on any model: every
+    hidden Dense/Conv kernel follows ``kernel_initializer``; the classifier keeps Glorot."""
+    kwargs = SMALL.get(name, {})
+    model = models.get_model(name, kernel_initializer="zeros", **kwargs)
+    kernels = [(layer.name, layer.kernel) for layer in _walk(model)
+               if hasattr(layer, "kernel") and layer.name not in ("predictions",)]
+    assert kernels, name
+    for layer_name, kernel in kernels:
+        assert not np.any(keras.ops.convert_to_numpy(kernel)), (name, layer_name)
+    default = models.get_model(name, **kwargs)
+    assert any(np.any(keras.ops.convert_to_numpy(layer.kernel)) for layer in _walk(default)
+               if hasattr(layer, "kernel"))
+    with pytest.raises(ValueError, match="kernel_initializer='nope'"):
+        models.get_model(name, kernel_initializer="nope", **kwargs)
+
+
+def _walk(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _walk(layer)
+        else:
+            yield layer

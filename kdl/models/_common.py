@@ -23,6 +23,20 @@ def check_choice(arg: str, value, choices) -> None:
         )
 
 
+def check_initializer(arg: str, value) -> None:
+    import random
+
+    # Making a seedless Keras initializer draws its seed from Python's global generator:
+    # checking must not shift the seeds of the weights built after it.
+    state = random.getstate()
+    try:
+        keras.initializers.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"Unknown initializer for `{arg}`. Received: {arg}={value!r}") from None
+    finally:
+        random.setstate(state)
+
+
 def check_positive_int(arg: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")

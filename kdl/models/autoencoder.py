@@ -11,7 +11,7 @@ import math
 
 import keras
 
-from kdl.models._common import check_activation, check_positive_int
+from kdl.models._common import check_activation, check_initializer, check_positive_int
 from kdl.models._registry import register_model
 from kdl.models.mlp import check_units
 
@@ -53,6 +53,7 @@ def autoencoder(
     activation="relu",
     output_activation="sigmoid",
     weights=None,
+    kernel_initializer="glorot_uniform",
     name: str = "autoencoder",
 ) -> keras.Model:
     """Dense autoencoder: Flatten -> hidden -> code -> mirrored hidden -> image.
@@ -64,19 +65,23 @@ def autoencoder(
     check_positive_int("code_size", code_size)
     check_activation("activation", activation)
     check_activation("output_activation", output_activation)
+    check_initializer("kernel_initializer", kernel_initializer)
     _check_weights(weights)
     enc_in = keras.Input(shape=shape, name="encoder_input")
     x = keras.layers.Flatten(name="flatten")(enc_in)
     for i, units in enumerate(hidden_units, start=1):
-        x = keras.layers.Dense(units, activation=activation, name=f"enc_dense_{i}")(x)
-    code = keras.layers.Dense(code_size, activation=activation, name="code")(x)
+        x = keras.layers.Dense(units, activation=activation,
+                               kernel_initializer=kernel_initializer, name=f"enc_dense_{i}")(x)
+    code = keras.layers.Dense(code_size, activation=activation, kernel_initializer=kernel_initializer, name="code")(x)
     encoder = keras.Model(enc_in, code, name="encoder")
 
     dec_in = keras.Input(shape=(code_size,), name="decoder_input")
     x = dec_in
     for i, units in enumerate(reversed(hidden_units), start=1):
-        x = keras.layers.Dense(units, activation=activation, name=f"dec_dense_{i}")(x)
-    x = keras.layers.Dense(math.prod(shape), activation=output_activation, name="dec_out")(x)
+        x = keras.layers.Dense(units, activation=activation,
+                               kernel_initializer=kernel_initializer, name=f"dec_dense_{i}")(x)
+    x = keras.layers.Dense(math.prod(shape), activation=output_activation,
+                           kernel_initializer=kernel_initializer, name="dec_out")(x)
     decoder = keras.Model(dec_in, keras.layers.Reshape(shape, name="image")(x), name="decoder")
     return _assemble(encoder, decoder, shape, name, weights)
 
@@ -89,6 +94,7 @@ def conv_autoencoder(
     activation="relu",
     output_activation="sigmoid",
     weights=None,
+    kernel_initializer="glorot_uniform",
     name: str = "conv_autoencoder",
 ) -> keras.Model:
     """Convolutional autoencoder: strided 3x3 convolutions down, transposed ones up.
@@ -100,6 +106,7 @@ def conv_autoencoder(
     filters = check_units("filters", filters)
     check_activation("activation", activation)
     check_activation("output_activation", output_activation)
+    check_initializer("kernel_initializer", kernel_initializer)
     _check_weights(weights)
     factor = 2 ** len(filters)
     if shape[0] % factor or shape[1] % factor:
@@ -113,23 +120,24 @@ def conv_autoencoder(
     x = enc_in
     for i, f in enumerate(filters, start=1):
         x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation=activation,
-                                name=f"enc_conv_{i}")(x)
+                                kernel_initializer=kernel_initializer, name=f"enc_conv_{i}")(x)
     feature_shape = tuple(x.shape[1:])
     if code_size is not None:
         x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(code_size, activation=activation, name="code")(x)
+        x = keras.layers.Dense(code_size, activation=activation, kernel_initializer=kernel_initializer, name="code")(x)
     encoder = keras.Model(enc_in, x, name="encoder")
 
     dec_in = keras.Input(shape=tuple(x.shape[1:]), name="decoder_input")
     y = dec_in
     if code_size is not None:
         y = keras.layers.Dense(math.prod(feature_shape), activation=activation,
-                               name="dec_dense")(y)
+                               kernel_initializer=kernel_initializer, name="dec_dense")(y)
         y = keras.layers.Reshape(feature_shape, name="dec_reshape")(y)
     for i, f in enumerate(reversed(filters), start=1):
-        y = keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same",
-                                         activation=activation, name=f"dec_deconv_{i}")(y)
+        y = keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation=activation,
+                                         kernel_initializer=kernel_initializer,
+                                         name=f"dec_deconv_{i}")(y)
     y = keras.layers.Conv2D(shape[-1], 3, padding="same", activation=output_activation,
-                            name="dec_out")(y)
+                            kernel_initializer=kernel_initializer, name="dec_out")(y)
     decoder = keras.Model(dec_in, y, name="decoder")
     return _assemble(encoder, decoder, shape, name, weights)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from kdl.models._common import check_choice, check_positive_int, check_rate
+from kdl.models._common import check_choice, check_initializer, check_positive_int, check_rate
 from kdl.models._registry import register_model
 from kdl.models.mlp import check_units
 
@@ -28,6 +28,7 @@ def char_rnn(
     batch_size: int | None = None,
     stateful: bool = False,
     weights=None,
+    kernel_initializer="glorot_uniform",
     name: str = "char_rnn",
 ) -> keras.Model:
     """Maps int character ids ``[batch, time]`` to next-character logits ``[batch, time, V]``.
@@ -39,6 +40,7 @@ def char_rnn(
     rnn_units = check_units("rnn_units", rnn_units)
     check_choice("rnn_type", rnn_type, tuple(_RNN))
     check_rate("dropout", dropout)
+    check_initializer("kernel_initializer", kernel_initializer)
     if stateful and batch_size is None:
         raise ValueError("A stateful char_rnn needs a fixed `batch_size`. Received: batch_size=None")
     import os
@@ -51,8 +53,9 @@ def char_rnn(
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(inputs)
     for i, units in enumerate(rnn_units, start=1):
         x = _RNN[rnn_type](units, return_sequences=True, stateful=stateful, dropout=dropout,
-                           name=f"{rnn_type}_{i}")(x)
-    outputs = keras.layers.Dense(vocabulary_size, name="logits")(x)
+                           kernel_initializer=kernel_initializer, name=f"{rnn_type}_{i}")(x)
+    outputs = keras.layers.Dense(vocabulary_size, kernel_initializer=kernel_initializer,
+                                 name="logits")(x)
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
         model.load_weights(weights)

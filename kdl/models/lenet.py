@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 
 from kdl.models._common import (
+    check_initializer,
     check_activation,
     check_choice,
     check_classifier_args,
@@ -34,6 +35,7 @@ def lenet5(
     subsampling: str = "max",
     batch_norm: bool = False,
     dropout: float = 0.0,
+    kernel_initializer="glorot_uniform",
     name: str = "lenet5",
 ) -> keras.Model:
     """LeNet-5. ``subsampling`` is "max" or "average" pooling between the convolutions.
@@ -41,6 +43,7 @@ def lenet5(
     ``batch_norm`` (after each convolution, before its activation) and ``dropout``
     (before each fully connected layer) are modern additions, off by default.
     """
+    check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_activation("activation", activation)
@@ -52,8 +55,9 @@ def lenet5(
     def conv(x, filters, padding, name):
         if not batch_norm:
             return keras.layers.Conv2D(filters, 5, padding=padding, activation=activation,
-                                       name=name)(x)
-        x = keras.layers.Conv2D(filters, 5, padding=padding, use_bias=False, name=name)(x)
+                                       kernel_initializer=kernel_initializer, name=name)(x)
+        x = keras.layers.Conv2D(filters, 5, padding=padding, use_bias=False,
+                                kernel_initializer=kernel_initializer, name=name)(x)
         x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
         return keras.layers.Activation(activation, name=f"{name}_act")(x)
 
@@ -67,7 +71,8 @@ def lenet5(
         for units, layer_name in ((120, "fc1"), (84, "fc2")):
             if dropout:
                 x = keras.layers.Dropout(dropout, name=f"{layer_name}_dropout")(x)
-            x = keras.layers.Dense(units, activation=activation, name=layer_name)(x)
+            x = keras.layers.Dense(units, activation=activation,
+                                   kernel_initializer=kernel_initializer, name=layer_name)(x)
         return x
 
     return finish_classifier(inputs, x, include_top=include_top, pooling=pooling,

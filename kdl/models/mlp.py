@@ -10,6 +10,7 @@ import keras
 
 from kdl.layers import WeightNormalization
 from kdl.models._common import (
+    check_initializer,
     check_activation,
     check_classifier_args,
     check_positive_int,
@@ -17,13 +18,6 @@ from kdl.models._common import (
     flat_input,
 )
 from kdl.models._registry import register_model
-
-
-def check_initializer(arg: str, value) -> None:
-    try:
-        keras.initializers.get(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"Unknown initializer for `{arg}`. Received: {arg}={value!r}") from None
 
 
 def check_units(arg: str, units) -> tuple[int, ...]:

@@ -20,6 +20,7 @@ import keras
 
 from kdl.layers import ZeroPadShortcut
 from kdl.models._common import (
+    check_initializer,
     check_choice,
     check_classifier_args,
     check_width_multiplier,
@@ -38,7 +39,7 @@ def _bn(name):
 
 # --- blocks -----------------------------------------------------------------------------
 
-def _basic_block(x, filters, stride, name, preact, shortcut_kind):
+def _basic_block(x, filters, stride, name, preact, shortcut_kind, kernel_initializer):
     """Two 3x3 convolutions; projection (B) or zero-pad (A) shortcut when shapes change."""
     needs_projection = stride != 1 or x.shape[-1] != filters
     if preact:
@@ -50,16 +51,17 @@ def _basic_block(x, filters, stride, name, preact, shortcut_kind):
         shortcut = ZeroPadShortcut(filters, stride, name=f"{name}_0_pad")(x)
     elif needs_projection:
         shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
-                                 name=f"{name}_0_conv")(pre)
+                                 kernel_initializer=kernel_initializer, name=f"{name}_0_conv")(pre)
         if not preact:
             shortcut = _bn(f"{name}_0_bn")(shortcut)
     else:
         shortcut = x
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}_1_conv")(pre)
+                      kernel_initializer=kernel_initializer, name=f"{name}_1_conv")(pre)
     y = _bn(f"{name}_1_bn")(y)
     y = layers.Activation("relu", name=f"{name}_1_relu")(y)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                      kernel_initializer=kernel_initializer, name=f"{name}_2_conv")(y)
     if not preact:
         y = _bn(f"{name}_2_bn")(y)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
@@ -68,49 +70,53 @@ def _basic_block(x, filters, stride, name, preact, shortcut_kind):
     return y
 
 
-def _bottleneck_block_v1(x, filters, stride, name, conv_shortcut):
+def _bottleneck_block_v1(x, filters, stride, name, conv_shortcut, kernel_initializer):
     """keras.applications.resnet.block1: stride on the first 1x1 convolution."""
     if conv_shortcut:
-        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride,
+                                 kernel_initializer=kernel_initializer, name=f"{name}_0_conv")(x)
         shortcut = _bn(f"{name}_0_bn")(shortcut)
     else:
         shortcut = x
-    y = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    y = layers.Conv2D(filters, 1, strides=stride, kernel_initializer=kernel_initializer, name=f"{name}_1_conv")(x)
     y = _bn(f"{name}_1_bn")(y)
     y = layers.Activation("relu", name=f"{name}_1_relu")(y)
-    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(y)
+    y = layers.Conv2D(filters, 3, padding="same", kernel_initializer=kernel_initializer, name=f"{name}_2_conv")(y)
     y = _bn(f"{name}_2_bn")(y)
     y = layers.Activation("relu", name=f"{name}_2_relu")(y)
-    y = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(y)
+    y = layers.Conv2D(4 * filters, 1, kernel_initializer=kernel_initializer, name=f"{name}_3_conv")(y)
     y = _bn(f"{name}_3_bn")(y)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
 
-def _bottleneck_block_v2(x, filters, stride, name, conv_shortcut):
+def _bottleneck_block_v2(x, filters, stride, name, conv_shortcut, kernel_initializer):
     """keras.applications.resnet_v2.block2: pre-activation, stride on the 3x3."""
     pre = _bn(f"{name}_preact_bn")(x)
     pre = layers.Activation("relu", name=f"{name}_preact_relu")(pre)
     if conv_shortcut:
-        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(pre)
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride,
+                                 kernel_initializer=kernel_initializer, name=f"{name}_0_conv")(pre)
     elif stride > 1:
         shortcut = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
     else:
         shortcut = x
-    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(pre)
+    y = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer=kernel_initializer, name=f"{name}_1_conv")(pre)
     y = _bn(f"{name}_1_bn")(y)
     y = layers.Activation("relu", name=f"{name}_1_relu")(y)
     y = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(y)
-    y = layers.Conv2D(filters, 3, strides=stride, use_bias=False, name=f"{name}_2_conv")(y)
+    y = layers.Conv2D(filters, 3, strides=stride, use_bias=False,
+                      kernel_initializer=kernel_initializer, name=f"{name}_2_conv")(y)
     y = _bn(f"{name}_2_bn")(y)
     y = layers.Activation("relu", name=f"{name}_2_relu")(y)
-    y = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(y)
+    y = layers.Conv2D(4 * filters, 1, kernel_initializer=kernel_initializer, name=f"{name}_3_conv")(y)
     return layers.Add(name=f"{name}_out")([shortcut, y])
 
 
 # --- stages -----------------------------------------------------------------------------
 
-def _stages(x, block, depths, filters, first_stride, preact, shortcut_kind, stage_offset):
+def _stages(x, block, depths, filters, first_stride, preact, shortcut_kind, stage_offset,
+            kernel_initializer="glorot_uniform"):
     for s, (blocks, f) in enumerate(zip(depths, filters, strict=True)):
         name = f"conv{s + stage_offset}"
         if block == "basic":
@@ -118,17 +124,18 @@ def _stages(x, block, depths, filters, first_stride, preact, shortcut_kind, stag
                 stride = (1 if s == 0 else 2) if b == 0 else 1
                 if s == 0 and b == 0:
                     stride = first_stride
-                x = _basic_block(x, f, stride, f"{name}_block{b + 1}", preact, shortcut_kind)
+                x = _basic_block(x, f, stride, f"{name}_block{b + 1}", preact, shortcut_kind,
+                                 kernel_initializer)
         elif not preact:
-            x = _bottleneck_block_v1(x, f, 1 if s == 0 else 2, f"{name}_block1", True)
+            x = _bottleneck_block_v1(x, f, 1 if s == 0 else 2, f"{name}_block1", True, kernel_initializer)
             for b in range(2, blocks + 1):
-                x = _bottleneck_block_v1(x, f, 1, f"{name}_block{b}", False)
+                x = _bottleneck_block_v1(x, f, 1, f"{name}_block{b}", False, kernel_initializer)
         else:
             last_stride = 2 if s < len(depths) - 1 else 1
-            x = _bottleneck_block_v2(x, f, 1, f"{name}_block1", True)
+            x = _bottleneck_block_v2(x, f, 1, f"{name}_block1", True, kernel_initializer)
             for b in range(2, blocks):
-                x = _bottleneck_block_v2(x, f, 1, f"{name}_block{b}", False)
-            x = _bottleneck_block_v2(x, f, last_stride, f"{name}_block{blocks}", False)
+                x = _bottleneck_block_v2(x, f, 1, f"{name}_block{b}", False, kernel_initializer)
+            x = _bottleneck_block_v2(x, f, last_stride, f"{name}_block{blocks}", False, kernel_initializer)
     return x
 
 
@@ -145,6 +152,7 @@ def _resnet(
     preact: bool = False,
     width_multiplier: float = 1.0,
     stem: str = "imagenet",
+    kernel_initializer="glorot_uniform",
     name: str = "resnet",
 ) -> keras.Model:
     """ImageNet-style ResNet: four stages of 64..512 filters after a stem.
@@ -154,6 +162,7 @@ def _resnet(
     ``stem="small"``: one 3x3 stride-1 convolution and no pool, as the CIFAR ResNet-18s
     of the literature, for 28-32 px images; the layer names stay (``conv1_conv``, ...).
     """
+    check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_choice("preact", preact, (True, False))
@@ -166,17 +175,18 @@ def _resnet(
     use_bias = block == "bottleneck"  # keras.applications keeps the bias; torchvision not
     if stem == "small":
         x = layers.Conv2D(stem_filters, 3, padding="same", use_bias=use_bias,
-                          name="conv1_conv")(inputs)
+                          kernel_initializer=kernel_initializer, name="conv1_conv")(inputs)
     else:
         x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-        x = layers.Conv2D(stem_filters, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+        x = layers.Conv2D(stem_filters, 7, strides=2, use_bias=use_bias,
+                          kernel_initializer=kernel_initializer, name="conv1_conv")(x)
     if not preact:
         x = _bn("conv1_bn")(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
     if stem == "imagenet":
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = _stages(x, block, depths, filters, 1, preact, "B", 2)
+    x = _stages(x, block, depths, filters, 1, preact, "B", 2, kernel_initializer)
     if preact:
         x = _bn("post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
@@ -197,20 +207,24 @@ def _cifar_resnet(
     preact: bool = False,
     shortcut: str = "A",
     width_multiplier: float = 1.0,
+    kernel_initializer="glorot_uniform",
     name: str = "resnet",
 ) -> keras.Model:
     """CIFAR ResNet (He et al. 2016, section 4.2): 6n + 2 layers."""
+    check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_choice("shortcut", shortcut, ("A", "B"))
     check_width_multiplier(width_multiplier)
     inputs, input_tensor = image_input(input_tensor, input_shape, (32, 32, 3), 8, name)
     filters = [max(1, int(round(f * width_multiplier))) for f in (16, 32, 64)]
-    x = layers.Conv2D(filters[0], 3, padding="same", use_bias=False, name="conv1_conv")(inputs)
+    x = layers.Conv2D(filters[0], 3, padding="same", use_bias=False,
+                      kernel_initializer=kernel_initializer, name="conv1_conv")(inputs)
     if not preact:
         x = _bn("conv1_bn")(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
-    x = _stages(x, "basic", (blocks_per_stage,) * 3, filters, 1, preact, shortcut, 2)
+    x = _stages(x, "basic", (blocks_per_stage,) * 3, filters, 1, preact, shortcut, 2,
+                kernel_initializer)
     if preact:
         x = _bn("post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from kdl.layers import MaskingNoise
-from kdl.models._common import check_activation, check_choice, check_classifier_args, flat_input
+from kdl.models._common import check_activation, check_choice, check_classifier_args, check_initializer, flat_input
 from kdl.models._registry import register_model
 from kdl.models.mlp import check_units
 
@@ -34,6 +34,7 @@ def stacked_denoising_autoencoder(
     classifier_activation="softmax",
     hidden_units=(500, 500, 500),
     activation="sigmoid",
+    kernel_initializer="glorot_uniform",
     name: str = "stacked_denoising_autoencoder",
 ) -> keras.Model:
     """The SDAE's encoder stack, with a classifier on top when ``include_top``.
@@ -45,9 +46,11 @@ def stacked_denoising_autoencoder(
                           pooling=None, classifier_activation=classifier_activation)
     hidden_units = check_units("hidden_units", hidden_units)
     check_activation("activation", activation)
+    check_initializer("kernel_initializer", kernel_initializer)
     inputs, x = flat_input(input_tensor, input_shape)
     for i, units in enumerate(hidden_units, start=1):
-        x = keras.layers.Dense(units, activation=activation, name=f"{HIDDEN_PREFIX}{i}")(x)
+        x = keras.layers.Dense(units, activation=activation, kernel_initializer=kernel_initializer,
+                               name=f"{HIDDEN_PREFIX}{i}")(x)
     source = keras.utils.get_source_inputs(inputs) if input_tensor is not None else inputs
     model = keras.Model(source, x, name=name)
     if include_top:

@@ -14,6 +14,7 @@ import functools
 import keras
 
 from kdl.models._common import (
+    check_initializer,
     check_classifier_args,
     check_positive_int,
     check_rate,
@@ -45,8 +46,10 @@ def _vgg(
     dropout: float = 0.0,
     fc_units: int = 4096,
     width_multiplier: float = 1.0,
+    kernel_initializer="glorot_uniform",
     name: str = "vgg",
 ) -> keras.Model:
+    check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_positive_int("fc_units", fc_units)
@@ -59,12 +62,13 @@ def _vgg(
         for c in range(1, n + 1):
             prefix = f"block{b}_conv{c}"
             if batch_norm:
-                x = keras.layers.Conv2D(filters, 3, padding="same", name=prefix)(x)
+                x = keras.layers.Conv2D(filters, 3, padding="same",
+                                        kernel_initializer=kernel_initializer, name=prefix)(x)
                 x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
                 x = keras.layers.Activation("relu", name=f"{prefix}_relu")(x)
             else:
                 x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
-                                        name=prefix)(x)
+                                        kernel_initializer=kernel_initializer, name=prefix)(x)
         x = keras.layers.MaxPooling2D(2, strides=2, name=f"block{b}_pool")(x)
 
     def head(x):
@@ -72,7 +76,7 @@ def _vgg(
         for i in (1, 2):
             if dropout:
                 x = keras.layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
-            x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{i}")(x)
+            x = keras.layers.Dense(fc_units, activation="relu", kernel_initializer=kernel_initializer, name=f"fc{i}")(x)
         return x
 
     return finish_classifier(inputs, x, include_top=include_top, pooling=pooling,
