@@ -133,6 +133,8 @@ def cmd_train(args) -> int:
 
     start = time.perf_counter()
     recipe = _resolve_recipe(args)
+    if args.overfit_batch:
+        return _overfit_batch(args, recipe)
     # The strategy first: MultiWorkerMirroredStrategy must configure collective ops
     # before TensorFlow runs anything (loading the data does).
     strategy = _strategy(args)
@@ -183,6 +185,28 @@ def cmd_train(args) -> int:
         print(f"{recipe.name}: {summary['epochs_run']} epochs, test {metrics}{seeds_text}"
               f"{verdict}, {summary['wall_s']:.0f} s"
               + (f", exported to {export_path}" if export_path else ""))
+    return 0
+
+
+def _overfit_batch(args, recipe) -> int:
+    from kdl.training import overfit_small_batch
+
+    _check_data(recipe)
+    try:
+        report = overfit_small_batch(recipe, args.overfit_batch)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        _print_json(report)
+        return 0
+    initial = "as expected" if report["initial_loss_ok"] else "NOT as expected: check the " \
+        "initialization and the output layer"
+    reached = "reached near zero" if report["reached"] else \
+        "did NOT reach near zero: look for a bug before training on more data"
+    print(f"{recipe.name}, {report['examples']} examples: initial loss {report['initial_loss']:.3f} "
+          f"(log(classes) = {report['expected_initial_loss']:.3f}: {initial}); loss "
+          f"{report['final_loss']:.4f} after {report['steps']} steps: {reached} "
+          f"(< {report['threshold']})")
     return 0
 
 
@@ -453,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="op determinism and ordered input pipelines: a seed gives the same "
                         "result twice on one machine (slower)")
     p.add_argument("--no-report", action="store_true", help="no figures (kdl report) at the end")
+    p.add_argument("--overfit-batch", type=_positive("--overfit-batch"), metavar="N",
+                   help="sanity check: train on N examples alone (no regularization, "
+                        "augmentation or early stopping) until the loss is near zero; "
+                        "checks the initial loss against log(classes); writes nothing")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained workdir model on the test split")

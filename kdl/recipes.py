@@ -45,7 +45,12 @@ class Recipe:
     warmup_epochs: int = 0
     step_epochs: int = 30  # for "step": multiply by step_gamma every step_epochs
     step_gamma: float = 0.1
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # decoupled (Loshchilov and Hutter): in the update, not the loss
+    l1: float = 0.0  # penalties added to the loss, on every Dense/Conv kernel
+    l2: float = 0.0
+    activity_l1: float = 0.0  # L1 on hidden layers' outputs: sparse features
+    clipnorm: float | None = None  # clip each gradient to this norm
+    clipvalue: float | None = None  # clip each gradient element to [-v, v]
     label_smoothing: float = 0.0
     epochs: int = 10
     batch_size: int = 128

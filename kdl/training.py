@@ -10,7 +10,9 @@ evaluates on the test split and returns the metrics. Library code: it never read
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -21,15 +23,19 @@ import numpy as np
 from kdl import callbacks as kdl_callbacks
 from kdl.recipes import EARLY_STOPPING, Recipe
 
+# Each takes the learning rate (or schedule), the recipe, and the options every Keras
+# optimizer takes (weight decay, clipping, EMA), so that Keras validates them.
 OPTIMIZERS: dict[str, Callable] = {
-    "sgd": lambda lr, r: keras.optimizers.SGD(lr),
-    "momentum": lambda lr, r: keras.optimizers.SGD(lr, momentum=r.momentum),
-    "nesterov": lambda lr, r: keras.optimizers.SGD(lr, momentum=r.momentum, nesterov=True),
-    "adagrad": lambda lr, r: keras.optimizers.Adagrad(lr),
-    "rmsprop": lambda lr, r: keras.optimizers.RMSprop(lr),
-    "adam": lambda lr, r: keras.optimizers.Adam(lr),
-    "nadam": lambda lr, r: keras.optimizers.Nadam(lr),
-    "adamw": lambda lr, r: keras.optimizers.AdamW(lr, weight_decay=r.weight_decay or 0.004),
+    "sgd": lambda lr, r, **kw: keras.optimizers.SGD(lr, **kw),
+    "momentum": lambda lr, r, **kw: keras.optimizers.SGD(lr, momentum=r.momentum, **kw),
+    "nesterov": lambda lr, r, **kw: keras.optimizers.SGD(lr, momentum=r.momentum, nesterov=True,
+                                                         **kw),
+    "adagrad": lambda lr, r, **kw: keras.optimizers.Adagrad(lr, **kw),
+    "rmsprop": lambda lr, r, **kw: keras.optimizers.RMSprop(lr, **kw),
+    "adam": lambda lr, r, **kw: keras.optimizers.Adam(lr, **kw),
+    "nadam": lambda lr, r, **kw: keras.optimizers.Nadam(lr, **kw),
+    "adamw": lambda lr, r, **kw: keras.optimizers.AdamW(
+        lr, **{**kw, "weight_decay": kw.get("weight_decay") or 0.004}),
 }
 SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -107,6 +113,20 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.test_time_flip and recipe.task != "classification":
         raise ValueError("`test_time_flip` applies to image classification only. "
                          f"Received: test_time_flip=True with task={recipe.task!r}")
+    for key in ("l1", "l2", "activity_l1", "weight_decay"):
+        value = getattr(recipe, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"`{key}` must be a number >= 0. Received: {key}={value!r}")
+    for key in ("clipnorm", "clipvalue"):
+        value = getattr(recipe, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or value <= 0):
+            raise ValueError(f"`{key}` must be None or a positive number. Received: {key}={value!r}")
+    if recipe.clipnorm is not None and recipe.clipvalue is not None:
+        raise ValueError("Clip gradients by norm or by value, not both. Received: "
+                         f"clipnorm={recipe.clipnorm!r}, clipvalue={recipe.clipvalue!r}")
+    if recipe.ema is not None and not 0 < recipe.ema < 1:
+        raise ValueError(f"`ema` must be None or a momentum in (0, 1). Received: ema={recipe.ema!r}")
     if recipe.early_stopping not in EARLY_STOPPING:
         raise ValueError(unknown_name_message("early_stopping", recipe.early_stopping,
                                               EARLY_STOPPING))
@@ -217,6 +237,50 @@ def build_model(recipe: Recipe, data: DataBundle) -> keras.Model:
     return model
 
 
+def _all_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def apply_regularizers(model: keras.Model, recipe: Recipe) -> int:
+    """The course's penalties, added to the loss: ``l1`` and ``l2`` on every Dense and
+    Conv kernel (not biases), ``activity_l1`` on every hidden layer's output ("sparse
+    features"). Set on the layers, so they are saved in ``.keras`` and reload with the
+    model. Returns how many layers got one."""
+    count = 0
+    kernel_reg = keras.regularizers.L1L2(l1=recipe.l1, l2=recipe.l2) \
+        if recipe.l1 or recipe.l2 else None
+    activity_reg = keras.regularizers.L1(recipe.activity_l1) if recipe.activity_l1 else None
+    for layer in _all_layers(model):
+        if kernel_reg is not None and isinstance(getattr(layer, "kernel", None), keras.Variable) \
+                and hasattr(layer, "kernel_regularizer"):
+            layer.kernel_regularizer = kernel_reg
+            layer.kernel.regularizer = kernel_reg
+            count += 1
+        activation = getattr(layer, "activation", None)
+        if activity_reg is not None and layer.name != "predictions" and activation is not None \
+                and getattr(activation, "__name__", "") not in ("linear", "softmax"):
+            layer.activity_regularizer = activity_reg
+            count += 1
+    return count
+
+
+def initialize_data_dependent(model: keras.Model, data: DataBundle) -> int:
+    """Weight normalization's data-dependent init (Salimans and Kingma 2016, section 3)
+    on the first training batch, for every ``WeightNormalization(data_init=True)`` layer.
+    Returns how many layers were initialized."""
+    from kdl.layers import WeightNormalization, initialize_weight_norm
+
+    if not any(isinstance(layer, WeightNormalization) and layer.data_init
+               for layer in _all_layers(model)):
+        return 0
+    x = next(iter(data.train))[0]
+    return initialize_weight_norm(model, x)
+
+
 def _keras_weight_decay_is_multi_pass() -> bool:
     """Whether this Keras' TensorFlow optimizer decays weights as ``v - v * wd * lr``
     (checked in its source, not assumed from its version)."""
@@ -285,17 +349,17 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1)
             if bounds else lr
     else:
         schedule = lr
-    optimizer = OPTIMIZERS[recipe.optimizer](schedule, recipe)
-    if recipe.weight_decay and recipe.optimizer != "adamw":
-        optimizer.weight_decay = recipe.weight_decay  # Keras' decoupled weight decay
-    if optimizer.weight_decay:
-        use_single_pass_weight_decay(optimizer)
+    options = {"clipnorm": recipe.clipnorm, "clipvalue": recipe.clipvalue}
+    if recipe.weight_decay:
+        options["weight_decay"] = recipe.weight_decay  # Keras' decoupled weight decay
     if recipe.ema:
         # Polyak averaging: the model's weights become the moving average once per epoch,
         # so validation, early stopping and the export all see the averaged weights.
-        optimizer.use_ema = True
-        optimizer.ema_momentum = recipe.ema
-        optimizer.ema_overwrite_frequency = steps_per_epoch
+        options.update(use_ema=True, ema_momentum=recipe.ema,
+                       ema_overwrite_frequency=steps_per_epoch)
+    optimizer = OPTIMIZERS[recipe.optimizer](schedule, recipe, **options)
+    if optimizer.weight_decay:
+        use_single_pass_weight_decay(optimizer)
     return optimizer
 
 
@@ -493,7 +557,10 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     try:
         with strategy.scope():
             model = build_model(recipe, data)
+            apply_regularizers(model, recipe)
             compile_model(model, recipe, data.steps_per_epoch, replicas)
+        if not resuming:
+            initialize_data_dependent(model, data)
         pretrain_report = None
         if recipe.pretrain and not resuming:
             pretrain_report = PRETRAINING[recipe.pretrain.get("kind", "sdae")](
@@ -526,3 +593,69 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
             json.dump({**result.summary(), "pretrain": pretrain_report,
                        "epoch_seconds": counter.epoch_seconds}, f, indent=2)
     return result
+
+
+# --- sanity mode: overfit a small batch ----------------------------------------------------
+
+def initial_loss_verdict(loss: float, classes: int, tolerance: float = 0.25) -> bool:
+    """Whether an untrained classifier's cross-entropy is near log(classes), as it is
+    when its predictions start near uniform (within ``tolerance`` x log(classes))."""
+    expected = math.log(classes)
+    return abs(loss - expected) <= tolerance * expected
+
+
+class _StopBelowLoss(keras.callbacks.Callback):
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (logs or {}).get("loss", math.inf) < self.threshold:
+            self.model.stop_training = True
+
+
+def overfit_small_batch(recipe: Recipe, examples: int, *, max_steps: int = 2000,
+                        threshold: float = 0.01) -> dict:
+    """The course's first debugging step: train on ``examples`` training images alone,
+    with augmentation, penalties, dropout, weight averaging and early stopping off, until
+    the training loss is below ``threshold`` (or ``max_steps`` updates). A network that
+    cannot memorize a handful of examples has a bug. Also checks the untrained loss
+    against log(classes). Writes nothing; returns the numbers and both verdicts."""
+    if recipe.task != "classification":
+        raise ValueError("Overfitting a small batch checks classifiers. "
+                         f"Received: task={recipe.task!r}")
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples <= 0:
+        raise ValueError(f"`examples` must be a positive integer. Received: examples={examples!r}")
+    from kdl.models._registry import get_model_builder
+
+    fn = get_model_builder(recipe.model)
+    params = set(inspect.signature(getattr(fn, "__wrapped__", fn)).parameters)
+    model_args = {**recipe.model_args, **({"dropout": 0.0} if "dropout" in params else {})}
+    batch = min(examples, recipe.batch_size)
+    r = recipe.replace(max_train_examples=examples, augmentation={}, weight_decay=0.0, l1=0.0,
+                       l2=0.0, activity_l1=0.0, ema=None, label_smoothing=0.0,
+                       early_stopping="off", schedule="constant", test_time_flip=False,
+                       monitor_activations=False, steps_per_execution=1, batch_size=batch,
+                       model_args=model_args)
+    check_recipe(r)
+    keras.utils.set_random_seed(r.seed)
+    data = prepare_data(r)
+    x, y = [], []
+    for images, labels in data.train:
+        x.append(images.numpy())
+        y.append(labels.numpy())
+    x, y = np.concatenate(x)[:examples], np.concatenate(y)[:examples]
+    model = build_model(r, data)
+    steps_per_epoch = -(-len(x) // batch)
+    compile_model(model, r, steps_per_epoch)
+    initial = float(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"])
+    history = model.fit(x, y, batch_size=batch, epochs=max(1, max_steps // steps_per_epoch),
+                        shuffle=True, verbose=0, callbacks=[_StopBelowLoss(threshold)])
+    final = float(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"])
+    classes = data.num_classes
+    return {"recipe": recipe.name, "examples": int(len(x)), "initial_loss": initial,
+            "expected_initial_loss": math.log(classes),
+            "initial_loss_ok": initial_loss_verdict(initial, classes),
+            "final_loss": final, "threshold": threshold,
+            "steps": len(history.history["loss"]) * steps_per_epoch,
+            "reached": final < threshold}

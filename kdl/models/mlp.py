@@ -67,7 +67,9 @@ def mlp(
         dense = keras.layers.Dense(units, kernel_initializer=kernel_initializer,
                                    use_bias=not batch_norm, name=f"dense_{i}")
         if weight_norm:
-            dense = WeightNormalization(dense, name=f"dense_{i}_wn")
+            # The paper's data-dependent init needs the bias (b = -mean/std); kdl train
+            # runs it on the first batch (kdl.training.initialize_data_dependent).
+            dense = WeightNormalization(dense, data_init=not batch_norm, name=f"dense_{i}_wn")
         x = dense(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(name=f"dense_{i}_bn")(x)

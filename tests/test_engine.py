@@ -1,0 +1,107 @@
+"""The course's training knobs as recipe fields: penalties, clipping, weight
+normalization's data-dependent init, and the sanity mode that overfits a small batch."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kdl.recipes import get_recipe
+from tests.conftest import fashion_mnist_available
+
+needs_data = pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST missing")
+
+
+def _tiny(activation="relu"):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(4, activation=activation, name="hidden")(inputs)
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(h)
+    return keras.Model(inputs, out)
+
+
+def test_penalties_equal_a_hand_computation_and_survive_a_reload(tmp_path):
+    from kdl.training import apply_regularizers
+
+    recipe = get_recipe("mlp_fashion_mnist").replace(l1=1e-3, l2=1e-2, activity_l1=1e-1)
+    model = _tiny()
+    assert apply_regularizers(model, recipe) == 3  # two kernels, one hidden activity
+    x = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")
+    model(x)  # the activity penalty is recorded by a call
+    kernels = [model.get_layer(n).kernel.numpy() for n in ("hidden", "predictions")]
+    weight_penalty = sum(1e-3 * np.abs(k).sum() + 1e-2 * (k ** 2).sum() for k in kernels)
+    h = np.maximum(x @ kernels[0] + model.get_layer("hidden").bias.numpy(), 0)
+    activity_penalty = 1e-1 * np.abs(h).sum() / len(x)  # Keras averages it over the batch
+    np.testing.assert_allclose(float(sum(model.losses)), weight_penalty + activity_penalty,
+                               rtol=1e-4)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer("hidden").kernel_regularizer.get_config()["l2"] == pytest.approx(1e-2)
+    assert apply_regularizers(_tiny(), get_recipe("mlp_fashion_mnist")) == 0  # all off by default
+
+
+def test_clipping_and_ema_reach_keras_through_the_constructor():
+    from kdl.training import build_optimizer, check_recipe
+
+    recipe = get_recipe("lenet5_fashion_mnist").replace(clipnorm=1.0, weight_decay=1e-4)
+    opt = build_optimizer(recipe, steps_per_epoch=10)
+    assert (opt.clipnorm, opt.clipvalue, opt.weight_decay) == (1.0, None, 1e-4)
+    assert build_optimizer(recipe.replace(clipnorm=None, clipvalue=0.5), 10).clipvalue == 0.5
+    assert opt.use_ema and opt.ema_momentum == recipe.ema and opt.ema_overwrite_frequency == 10
+    for bad, fragment in [({"ema": 1.5}, "ema=1.5"), ({"clipnorm": 0.0}, "clipnorm=0.0"),
+                          ({"l2": -1.0}, "l2=-1.0"), ({"clipvalue": 0.5}, "not both")]:
+        with pytest.raises(ValueError, match=fragment):
+            check_recipe(recipe.replace(**bad))
+
+
+def test_clipnorm_bounds_the_update():
+    from kdl.training import build_optimizer
+
+    recipe = get_recipe("mlp_fashion_mnist").replace(optimizer="sgd", schedule="constant",
+                                                     learning_rate=1.0, clipnorm=0.1, ema=None)
+    v = keras.Variable(np.zeros(4, "float32"))
+    opt = build_optimizer(recipe, steps_per_epoch=1)
+    opt.apply_gradients([(keras.ops.convert_to_tensor(np.full(4, 100.0, "float32")), v)])
+    np.testing.assert_allclose(np.linalg.norm(v.numpy()), 0.1, rtol=1e-5)
+
+
+@needs_data
+def test_weight_norm_data_dependent_init_runs_in_kdl_train(tmp_path):
+    from kdl.layers import WeightNormalization, initialize_weight_norm
+    from kdl.training import build_model, initialize_data_dependent, prepare_data, train_and_evaluate
+
+    recipe = get_recipe("mlp_fashion_mnist").smoke().replace(
+        model_args={**get_recipe("mlp_fashion_mnist").model_args, "weight_norm": True,
+                    "batch_norm": False})
+    data = prepare_data(recipe)
+    model = build_model(recipe, data)
+    wn = [layer for layer in model.layers if isinstance(layer, WeightNormalization)]
+    assert wn and all(layer.data_init for layer in wn)
+    assert initialize_data_dependent(model, data) == len(wn)  # what kdl train calls
+    x = next(iter(data.train))[0]
+    initialize_weight_norm(model, x)
+    pre = keras.Model(model.inputs, wn[0].output)(x).numpy()  # pre-activations, first layer
+    np.testing.assert_allclose(pre.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(pre.std(0), 1, atol=1e-3)
+    result = train_and_evaluate(recipe, str(tmp_path / "w"), verbose=0)
+    assert result.test_metrics["accuracy"] > 0.5
+
+
+@needs_data
+def test_overfit_batch_reaches_near_zero_loss_from_log_classes():
+    from kdl.training import overfit_small_batch
+
+    report = overfit_small_batch(get_recipe("lenet5_fashion_mnist"), 32, max_steps=600)
+    assert report["examples"] == 32 and report["reached"], report
+    assert report["final_loss"] < report["threshold"] == 0.01
+    assert report["expected_initial_loss"] == pytest.approx(math.log(10))
+    assert report["initial_loss_ok"] and abs(report["initial_loss"] - math.log(10)) < 0.3
+
+
+def test_overfit_verdicts_both_ways():
+    from kdl.training import initial_loss_verdict
+
+    assert initial_loss_verdict(2.31, 10) is True
+    assert initial_loss_verdict(7.5, 10) is False  # a badly scaled init or output layer
+    assert initial_loss_verdict(0.2, 10) is False  # a label leak or a bug
