@@ -28,31 +28,71 @@ import os
 import keras
 import numpy as np
 
-_SATURATING = {"sigmoid": (0.02, 0.98), "tanh": (-0.98, 0.98), "hard_sigmoid": (0.02, 0.98)}
-_RECTIFIED = ("relu", "relu6", "leaky_relu", "elu")
+# Bounded activations: the fraction of activations within 2% of either bound is "saturated".
+_SATURATING = {"sigmoid": (0.02, 0.98), "hard_sigmoid": (0.02, 0.98), "tanh": (-0.98, 0.98),
+               "hard_tanh": (-0.98, 0.98), "softsign": (-0.98, 0.98), "relu6": (None, 5.88)}
+# Rectifiers: a unit is "dead" when it never exceeds this on the probe (softplus is never 0).
+_RECTIFIED = {"relu": 0.0, "relu6": 0.0, "leaky_relu": 0.0, "elu": 0.0, "selu": 0.0,
+              "celu": 0.0, "gelu": 0.0, "silu": 0.0, "swish": 0.0, "hard_silu": 0.0,
+              "hard_swish": 0.0, "mish": 0.0, "softplus": 0.01}
+_LAYER_ACTIVATIONS = {"LeakyReLU": "leaky_relu", "PReLU": "leaky_relu", "ELU": "elu"}
+_CORRELATION_ROWS = 4096  # positions x examples used for the unit-unit correlation
 
 
 def _activation_name(layer) -> str | None:
-    act = getattr(layer, "activation", None)
     if isinstance(layer, keras.layers.ReLU):
-        return "relu"
+        return "relu6" if getattr(layer, "max_value", None) == 6 else "relu"
+    if type(layer).__name__ in _LAYER_ACTIVATIONS:
+        return _LAYER_ACTIVATIONS[type(layer).__name__]
+    act = getattr(layer, "activation", None)
     if act is None:
         return None
-    name = getattr(act, "__name__", None) or str(act)
-    return name
+    return getattr(act, "__name__", None) or str(act)
+
+
+def mean_abs_correlation(units: np.ndarray) -> float:
+    """Mean |Pearson correlation| over pairs of units (columns) that vary on the probe;
+    0 for fewer than two such units. Low is good: units that carry different features."""
+    live = units[:, units.std(axis=0) > 1e-8]
+    if live.shape[1] < 2:
+        return 0.0
+    c = np.corrcoef(live, rowvar=False)
+    off = c[~np.eye(len(c), dtype=bool)]
+    return float(np.mean(np.abs(off)))
+
+
+def activation_statistics(name: str, a: np.ndarray) -> dict[str, float]:
+    """The statistics :class:`ActivationMonitor` logs for one layer's activations ``a``
+    (last axis: units), under activation ``name``."""
+    a = np.asarray(a, dtype="float64")
+    units = a.reshape(-1, a.shape[-1])
+    stats = {"mean": float(a.mean()), "std": float(a.std())}
+    if name in _RECTIFIED:
+        stats["dead"] = float(np.mean(np.all(units <= _RECTIFIED[name], axis=0)))
+    if name in _SATURATING:
+        lo, hi = _SATURATING[name]
+        saturated = a >= hi if lo is None else (a <= lo) | (a >= hi)
+        stats["saturated"] = float(np.mean(saturated))
+    stats["corr"] = mean_abs_correlation(units[:_CORRELATION_ROWS])
+    return stats
 
 
 class ActivationMonitor(keras.callbacks.Callback):
-    """Log hidden-unit statistics per monitored layer at the end of each epoch.
+    """Log hidden-unit statistics per monitored layer, before the first update and at the
+    end of each epoch ("monitor hidden units").
 
     Args:
         probe: a batch of inputs (as the model takes them) to measure on.
-        log_dir: where to write TensorBoard scalars (optional).
+        log_dir: where to write TensorBoard scalars (optional; step 0 is before training,
+            step k after epoch k).
         every: measure every ``every`` epochs.
 
-    Logged keys, per layer L: ``act/L/mean``, ``act/L/std``, and ``act/L/dead`` (ReLU
-    family: fraction of units never positive on the probe) or ``act/L/saturated``
-    (sigmoid/tanh: fraction of activations within 2% of the bounds).
+    Logged keys, per layer L with a rectifier or a bounded activation: ``act/L/mean``,
+    ``act/L/std``, ``act/L/corr`` (mean absolute correlation between the layer's units:
+    the course's "good: uncorrelated"), ``act/L/dead`` (rectifiers: fraction of units
+    never active on the probe) and ``act/L/saturated`` (bounded activations: fraction of
+    activations within 2% of a bound). ``history[0]`` (``epoch == -1``) is the pass
+    before any update.
     """
 
     def __init__(self, probe, log_dir: str | None = None, every: int = 1):
@@ -90,16 +130,28 @@ class ActivationMonitor(keras.callbacks.Callback):
             outputs = [outputs]
         stats = {}
         for (layer, name), out in zip(monitored, outputs, strict=True):
-            a = keras.ops.convert_to_numpy(out).astype("float64")
-            units = a.reshape(-1, a.shape[-1])
-            stats[f"act/{layer.name}/mean"] = float(a.mean())
-            stats[f"act/{layer.name}/std"] = float(a.std())
-            if name in _RECTIFIED:
-                stats[f"act/{layer.name}/dead"] = float(np.mean(np.all(units <= 0, axis=0)))
-            else:
-                lo, hi = _SATURATING[name]
-                stats[f"act/{layer.name}/saturated"] = float(np.mean((a <= lo) | (a >= hi)))
+            for key, value in activation_statistics(name, keras.ops.convert_to_numpy(out)).items():
+                stats[f"act/{layer.name}/{key}"] = value
         return stats
+
+    def _write(self, stats: dict, step: int) -> None:
+        if not self.log_dir:
+            return
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "activations"))
+        with self._writer.as_default():
+            for key, value in stats.items():
+                tf.summary.scalar(key, value, step=step)
+        self._writer.flush()
+
+    def on_train_begin(self, logs=None):
+        if self.history and self.history[0]["epoch"] == -1:
+            return
+        stats = self.measure()
+        self.history.insert(0, {"epoch": -1, **stats})
+        self._write(stats, 0)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
@@ -108,16 +160,7 @@ class ActivationMonitor(keras.callbacks.Callback):
         self.history.append({"epoch": epoch, **stats})
         if logs is not None:
             logs.update(stats)
-        if self.log_dir:
-            import tensorflow as tf
-
-            if self._writer is None:
-                self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir,
-                                                                          "activations"))
-            with self._writer.as_default():
-                for key, value in stats.items():
-                    tf.summary.scalar(key, value, step=epoch)
-            self._writer.flush()
+        self._write(stats, epoch + 1)
 
 
 class NonFiniteLossError(FloatingPointError):
