@@ -33,6 +33,8 @@ def _batch(model, name):
     if name == "char_rnn":
         x = rng.integers(0, 20, size=(4, 12)).astype("int32")
         return x, rng.integers(0, 20, size=(4, 12))
+    if name == "perceptron":
+        return rng.random((4, 2)).astype("float32"), None
     shape = (4,) + tuple(model.input_shape[1:])
     x = rng.random(shape).astype("float32")
     if name in RECONSTRUCTION:
@@ -44,7 +46,7 @@ def test_registry_lists_the_course():
     expected = {"mlp", "autoencoder", "conv_autoencoder", "stacked_denoising_autoencoder",
                 "lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18",
                 "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
-                "resnet44", "resnet56", "resnet110", "char_rnn"}
+                "resnet44", "resnet56", "resnet110", "char_rnn", "perceptron"}
     assert expected <= set(models.list_models())
     assert models.list_models("vgg1*") == ["vgg11", "vgg13", "vgg16", "vgg19"]
 
@@ -71,13 +73,17 @@ def test_build_train_save_reload(name, tmp_path):
     elif name in RECONSTRUCTION:
         assert tuple(out.shape) == x.shape
         loss = "mse"
+    elif name == "perceptron":  # a threshold unit, trained by its own rule, not a loss
+        assert set(np.unique(np.asarray(out))) <= {0.0, 1.0}
+        y = (x[:, 0] > x[:, 1]).astype("float32")
+        loss = None
     else:
         assert tuple(out.shape) == (4, SMALL.get(name, {}).get("classes", 10))
         np.testing.assert_allclose(np.sum(np.asarray(out), axis=-1), 1.0, rtol=1e-4)
         loss = "sparse_categorical_crossentropy"
     model.compile(optimizer="adam", loss=loss, run_eagerly=True)  # tracing deep nets is slow
     history = model.fit(x, y, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    assert np.isfinite(history.history["errors" if name == "perceptron" else "loss"][0])
     path = tmp_path / f"{name}.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
@@ -299,3 +305,16 @@ def _walk(model):
             yield from _walk(layer)
         else:
             yield layer
+
+
+def test_perceptron_learns_and_by_its_rule_and_never_xor():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
+    errors = {}
+    for name, y in (("and", [0, 0, 0, 1]), ("xor", [0, 1, 1, 0])):
+        keras.utils.set_random_seed(0)
+        model = models.get_model("perceptron")
+        model.compile()
+        history = model.fit(x, np.array(y, "float32"), batch_size=1, epochs=40, verbose=0)
+        errors[name] = history.history["errors"]
+    assert errors["and"][-1] == 0.0  # linearly separable: converges (Novikoff)
+    assert min(errors["xor"][-10:]) >= 0.25  # a line cannot split XOR: always a mistake
