@@ -421,6 +421,44 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from kdl.experiments import get_experiment, list_experiments, run_experiment
+
+    if args.name == "list":
+        rows = [{"experiment": n, "claim": get_experiment(n).claim} for n in list_experiments()]
+        if args.json:
+            _print_json(rows)
+        else:
+            for row in rows:
+                print(f"{row['experiment']:<26} {row['claim']}")
+        return 0
+    try:
+        get_experiment(args.name)
+        record = run_experiment(args.name, smoke=args.smoke, seeds=args.seeds, out=args.out)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        _print_json(record)
+        return 0
+    print(f"claim: {record['claim']}")
+    table = record["numbers"].get("table") or []
+    if table:
+        keys = list(table[0])
+        widths = {k: max(len(k), *(len(_cell(r[k])) for r in table)) for k in keys}
+        print("  ".join(k.ljust(widths[k]) for k in keys))
+        for r in table:
+            print("  ".join(_cell(r[k]).ljust(widths[k]) for k in keys))
+    verdict = "SUPPORTED" if record["supported"] else "NOT supported"
+    print(f"verdict: {verdict} by this run ({len(record['seeds'])} seed(s)"
+          f"{', smoke settings' if record['smoke'] else ''}): {record['verdict']}")
+    print(f"figure: {record['figure']}, numbers: {record['json']}")
+    return 0
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def cmd_report(args) -> int:
     from kdl.report import ReportError, write_report, write_tuning_report
 
@@ -516,6 +554,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=60.0)
     p.add_argument("--no-report", action="store_true", help="no plot of the trials")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("experiment", help="the course's claims as experiments: "
+                                          "`kdl experiment list`, `kdl experiment NAME`")
+    p.add_argument("name", help="an experiment (see `kdl experiment list`), or list")
+    p.add_argument("--smoke", action="store_true", help="seconds-long settings")
+    p.add_argument("--seeds", type=_positive("--seeds"), default=1)
+    p.add_argument("--out", default="experiments", help="where the PNG and JSON go")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("report", help="figures of a run (curves, confusion matrix, mistakes, "
                                       "hidden units) or of a search, and a page linking them")

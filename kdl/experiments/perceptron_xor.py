@@ -1,0 +1,104 @@
+"""Rosenblatt's perceptron learns AND and OR by its own rule but never XOR; a network
+with one hidden layer learns XOR (Minsky and Papert 1969; the course's first lecture).
+
+    kdl experiment perceptron_xor
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kdl.experiments import pyplot, register_experiment
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
+TARGETS = {"AND": [0, 0, 0, 1], "OR": [0, 1, 1, 1], "XOR": [0, 1, 1, 0]}
+
+
+def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
+    final = numbers["perceptron_final_errors"]  # task -> one fraction per seed
+    learned = all(e == 0 for task in ("AND", "OR") for e in final[task])
+    never_xor = all(min(curve) > 0 for curve in numbers["perceptron_xor_curves"])
+    mlp = all(a == 1.0 for a in numbers["mlp_xor_accuracy"])
+    parts = [f"perceptron {'learned' if learned else 'did NOT learn'} AND and OR",
+             f"{'never' if never_xor else 'once'} classified XOR without a mistake",
+             f"the two-layer net {'solved' if mlp else 'did NOT solve'} XOR"]
+    return learned and never_xor and mlp, "; ".join(parts) + "."
+
+
+def _decision_regions(ax, predict, title):
+    grid = np.linspace(-0.5, 1.5, 121, dtype="float32")
+    gx, gy = np.meshgrid(grid, grid)
+    z = predict(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(gx.shape)
+    ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=["#dbe9f6", "#f6dbdb"])
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+
+
+@register_experiment(
+    "perceptron_xor",
+    claim="A perceptron learns any linearly separable function (AND, OR) by its update "
+          "rule but never XOR; one hidden layer is enough for XOR.",
+    settings={"perceptron_epochs": 50, "mlp_hidden": 4, "mlp_epochs": 800,
+              "mlp_learning_rate": 0.05},
+    smoke={"perceptron_epochs": 12, "mlp_epochs": 300, "mlp_learning_rate": 0.1},
+    verdict=verdict,
+)
+def run(settings: dict, seeds: list, figure: str) -> dict:
+    import keras
+
+    from kdl.models import get_model
+
+    final = {task: [] for task in TARGETS}
+    xor_curves, mlp_acc, shown = [], [], {}
+    for seed in seeds:
+        for task, y in TARGETS.items():
+            keras.utils.set_random_seed(seed)
+            model = get_model("perceptron")
+            model.compile()
+            history = model.fit(X, np.array(y, "float32"), batch_size=1, shuffle=True,
+                                epochs=settings["perceptron_epochs"], verbose=0)
+            final[task].append(float(history.history["errors"][-1]))
+            if task == "XOR":
+                xor_curves.append([float(e) for e in history.history["errors"]])
+            if seed == seeds[0]:
+                shown[task] = (model, final[task][-1])
+        keras.utils.set_random_seed(seed)
+        mlp = keras.Sequential([keras.Input((2,)),
+                                keras.layers.Dense(settings["mlp_hidden"], activation="tanh"),
+                                keras.layers.Dense(1, activation="sigmoid")])
+        mlp.compile(keras.optimizers.Adam(settings["mlp_learning_rate"]), "binary_crossentropy")
+        mlp.fit(X, np.array(TARGETS["XOR"], "float32"), batch_size=4,
+                epochs=settings["mlp_epochs"], verbose=0)
+        predicted = (mlp.predict(X, verbose=0).ravel() > 0.5).astype(int)
+        mlp_acc.append(float(np.mean(predicted == TARGETS["XOR"])))
+        if seed == seeds[0]:
+            shown["MLP"] = (mlp, 1 - mlp_acc[-1])
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 5, figsize=(17, 3.6), dpi=100)
+    for ax, (task, (model, err)) in zip(axes[:4], shown.items(), strict=True):
+        y = TARGETS["XOR" if task == "MLP" else task]
+        if task == "MLP":
+            predict = lambda p, m=model: (m.predict(p, verbose=0).ravel() > 0.5).astype(int)  # noqa: E731
+            title = f"2-{settings['mlp_hidden']}-1 net on XOR: errors {err:.2f}"
+        else:
+            predict = lambda p, m=model: m.predict(p, verbose=0).ravel()  # noqa: E731
+            title = f"perceptron on {task}: errors {err:.2f}"
+        _decision_regions(ax, predict, title)
+        ax.scatter(X[:, 0], X[:, 1], c=["tab:blue" if t == 0 else "tab:red" for t in y],
+                   edgecolors="k", s=60, zorder=3)
+    for curve in xor_curves:
+        axes[4].plot(np.arange(1, len(curve) + 1), curve, alpha=0.7)
+    axes[4].set_xlabel("epoch (4 updates)")
+    axes[4].set_ylabel("fraction misclassified")
+    axes[4].set_ylim(-0.02, 1.02)
+    axes[4].set_title(f"perceptron on XOR, {len(seeds)} seed(s)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(figure)
+    plt.close(fig)
+    table = [{"model": "perceptron", "task": t, "final errors (mean)": float(np.mean(v))}
+             for t, v in final.items()]
+    table.append({"model": f"2-{settings['mlp_hidden']}-1 tanh net", "task": "XOR",
+                  "final errors (mean)": float(1 - np.mean(mlp_acc))})
+    return {"perceptron_final_errors": final, "perceptron_xor_curves": xor_curves,
+            "mlp_xor_accuracy": mlp_acc, "table": table}
