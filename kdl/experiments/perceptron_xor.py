@@ -80,10 +80,10 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
         y = TARGETS["XOR" if task == "MLP" else task]
         if task == "MLP":
             predict = lambda p, m=model: (m.predict(p, verbose=0).ravel() > 0.5).astype(int)  # noqa: E731
-            title = f"2-{settings['mlp_hidden']}-1 net on XOR: errors {err:.2f}"
+            title = f"2-{settings['mlp_hidden']}-1 net on XOR: {err:.0%} wrong"
         else:
             predict = lambda p, m=model: m.predict(p, verbose=0).ravel()  # noqa: E731
-            title = f"perceptron on {task}: errors {err:.2f}"
+            title = f"perceptron on {task}: {err:.0%} wrong in its last epoch"
         _decision_regions(ax, predict, title)
         ax.scatter(X[:, 0], X[:, 1], c=["tab:blue" if t == 0 else "tab:red" for t in y],
                    edgecolors="k", s=60, zorder=3)
