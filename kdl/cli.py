@@ -434,7 +434,14 @@ def cmd_experiment(args) -> int:
         return 0
     try:
         get_experiment(args.name)
-        record = run_experiment(args.name, smoke=args.smoke, seeds=args.seeds, out=args.out)
+        if args.record and args.smoke:
+            raise ValueError("--record keeps full runs only. Received: --smoke --record")
+        from kdl.experiments import RECORD_DIR, write_readme_experiments
+
+        record = run_experiment(args.name, smoke=args.smoke, seeds=args.seeds,
+                                out=RECORD_DIR if args.record else args.out)
+        if args.record and os.path.exists("README.md"):
+            write_readme_experiments("README.md")
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.json:
@@ -561,6 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="seconds-long settings")
     p.add_argument("--seeds", type=_positive("--seeds"), default=1)
     p.add_argument("--out", default="experiments", help="where the PNG and JSON go")
+    p.add_argument("--record", action="store_true",
+                   help="write them to docs/experiments/ and the README's section")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_experiment)
 

@@ -109,3 +109,37 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+RECORD_DIR = os.path.join("docs", "experiments")
+START, END = "<!-- experiments:start -->", "<!-- experiments:end -->"
+
+
+def experiments_section(record_dir: str = RECORD_DIR) -> str:
+    """The README's experiments section, from the recorded runs' JSON files."""
+    lines = []
+    for name in list_experiments():
+        path = os.path.join(record_dir, f"{name}.json")
+        if not os.path.exists(path):
+            lines.append(f"**{name}**: not yet recorded.\n")
+            continue
+        with open(path) as f:
+            r = json.load(f)
+        verdict = "supported" if r["supported"] else "NOT supported"
+        lines.append(f"**{name}** ({len(r['seeds'])} seed(s), {r['seconds']:.0f} s, "
+                     f"`kdl experiment {name} --record`). Claim: {r['claim']} "
+                     f"Verdict: **{verdict}**: {r['verdict']}\n\n"
+                     f"![{name}]({record_dir}/{name}.png)\n")
+    return "\n".join(lines)
+
+
+def write_readme_experiments(readme: str = "README.md", record_dir: str = RECORD_DIR) -> str:
+    with open(readme) as f:
+        text = f.read()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme} has no {START} ... {END} markers. Received: readme={readme!r}")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    with open(readme, "w") as f:
+        f.write(f"{head}{START}\n{experiments_section(record_dir)}\n{END}{tail}")
+    return readme
