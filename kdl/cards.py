@@ -177,13 +177,18 @@ def cards_table() -> str:
     return "\n".join(lines)
 
 
-def write_readme_cards(readme: str = "README.md") -> str:
+def replace_section(readme: str, start: str, end: str, body: str) -> str:
+    """Replace what lies between the ``start`` and ``end`` markers of ``readme`` with ``body``."""
     with open(readme) as f:
         text = f.read()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} has no {START} ... {END} markers. Received: readme={readme!r}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} has no {start} ... {end} markers. Received: readme={readme!r}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
     with open(readme, "w") as f:
-        f.write(f"{head}{START}\n{cards_table()}\n{END}{tail}")
+        f.write(f"{head}{start}\n{body}\n{end}{tail}")
     return readme
+
+
+def write_readme_cards(readme: str = "README.md") -> str:
+    return replace_section(readme, START, END, cards_table())

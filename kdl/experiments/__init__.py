@@ -134,12 +134,6 @@ def experiments_section(record_dir: str = RECORD_DIR) -> str:
 
 
 def write_readme_experiments(readme: str = "README.md", record_dir: str = RECORD_DIR) -> str:
-    with open(readme) as f:
-        text = f.read()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} has no {START} ... {END} markers. Received: readme={readme!r}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    with open(readme, "w") as f:
-        f.write(f"{head}{START}\n{experiments_section(record_dir)}\n{END}{tail}")
-    return readme
+    from kdl.cards import replace_section
+
+    return replace_section(readme, START, END, experiments_section(record_dir))
