@@ -22,11 +22,13 @@ def lenet5():
     import keras
     from keras import layers
 
-    return keras.Sequential([
+    return keras.Sequential([  # with batch norm after each convolution, as kdl's recipe
         keras.Input(shape=(28, 28, 1)),
-        layers.Conv2D(6, 5, padding="same", activation="relu"),
+        layers.Conv2D(6, 5, padding="same", use_bias=False),
+        layers.BatchNormalization(), layers.Activation("relu"),
         layers.MaxPooling2D(2),
-        layers.Conv2D(16, 5, activation="relu"),
+        layers.Conv2D(16, 5, use_bias=False),
+        layers.BatchNormalization(), layers.Activation("relu"),
         layers.MaxPooling2D(2),
         layers.Flatten(),
         layers.Dense(120, activation="relu"),

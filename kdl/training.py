@@ -614,12 +614,24 @@ class _StopBelowLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def _training_mode_loss(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int) -> float:
+    """The loss the optimizer drove down: batch statistics in batch norm, as in training
+    (moving averages lag far behind after a few dozen steps on a few examples)."""
+    total = 0.0
+    for start in range(0, len(x), batch):
+        xb, yb = x[start:start + batch], y[start:start + batch]
+        loss = model.compute_loss(x=xb, y=yb, y_pred=model(xb, training=True), training=True)
+        total += float(keras.ops.convert_to_numpy(loss)) * len(xb)
+    return total / len(x)
+
+
 def overfit_small_batch(recipe: Recipe, examples: int, *, max_steps: int = 2000,
                         threshold: float = 0.01) -> dict:
     """The course's first debugging step: train on ``examples`` training images alone,
     with augmentation, penalties, dropout, weight averaging and early stopping off, until
     the training loss is below ``threshold`` (or ``max_steps`` updates). A network that
-    cannot memorize a handful of examples has a bug. Also checks the untrained loss
+    cannot memorize a handful of examples has a bug. The final loss is measured in
+    training mode (batch norm on batch statistics). Also checks the untrained loss
     against log(classes). Writes nothing; returns the numbers and both verdicts."""
     if recipe.task != "classification":
         raise ValueError("Overfitting a small batch checks classifiers. "
@@ -651,7 +663,7 @@ def overfit_small_batch(recipe: Recipe, examples: int, *, max_steps: int = 2000,
     initial = float(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"])
     history = model.fit(x, y, batch_size=batch, epochs=max(1, max_steps // steps_per_epoch),
                         shuffle=True, verbose=0, callbacks=[_StopBelowLoss(threshold)])
-    final = float(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"])
+    final = _training_mode_loss(model, x, y, batch)
     classes = data.num_classes
     return {"recipe": recipe.name, "examples": int(len(x)), "initial_loss": initial,
             "expected_initial_loss": math.log(classes),

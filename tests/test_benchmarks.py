@@ -28,7 +28,6 @@ def _trainable(model):
     ("alexnet", "alexnet_fashion_mnist"), ("vgg16", "vgg16_fashion_mnist"),
     ("resnet18", "resnet18_fashion_mnist"),
 ])
-@pytest.mark.xfail(reason="LeNet-5 recipe now has batch norm; the hand-written baseline has not", strict=False)
 def test_handwritten_baseline_has_the_recipe_models_weights(hand, recipe_name):
     """Same weight shapes, layer for layer, as the recipe's model (normalization aside)."""
     recipe = get_recipe(recipe_name)

@@ -88,7 +88,6 @@ def test_weight_norm_data_dependent_init_runs_in_kdl_train(tmp_path):
     assert result.test_metrics["accuracy"] > 0.5
 
 
-@pytest.mark.xfail(reason="LeNet-5 recipe now has batch norm: inference-mode loss after 600 steps; to fix", strict=False)
 @needs_data
 def test_overfit_batch_reaches_near_zero_loss_from_log_classes():
     from kdl.training import overfit_small_batch
