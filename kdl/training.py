@@ -670,4 +670,6 @@ def overfit_small_batch(recipe: Recipe, examples: int, *, max_steps: int = 2000,
             "initial_loss_ok": initial_loss_verdict(initial, classes),
             "final_loss": final, "threshold": threshold,
             "steps": len(history.history["loss"]) * steps_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
+            "loss_curve": [float(v) for v in history.history["loss"]],
             "reached": final < threshold}

@@ -3,6 +3,7 @@ a computed verdict; each verdict is checked both ways on made-up numbers."""
 
 import json
 
+import numpy as np
 import pytest
 
 from kdl.experiments import get_experiment, list_experiments, run_experiment
@@ -10,7 +11,10 @@ from tests.test_cli import kdl, png_size
 
 
 def test_the_course_claims_are_registered():
-    assert {"perceptron_xor", "universal_approximation"} <= set(list_experiments())
+    assert {"perceptron_xor", "universal_approximation", "optimizers", "initialization",
+            "batch_norm", "regularization", "pretraining", "search", "gradient_check",
+            "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
+            "transfer"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -58,3 +62,134 @@ def test_the_command_prints_claim_table_and_verdict(tmp_path):
     assert "universal_approximation" in listed.stdout
     bad = kdl("experiment", "perceptrn", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def _verdict(name, numbers, **settings):
+    experiment = get_experiment(name)
+    return experiment.verdict(numbers, {**experiment.settings, **settings})[0]
+
+
+def test_optimizers_verdict_both_ways():
+    final = {"sgd": 0.6, "momentum": 0.3, "nesterov": 0.3, "adagrad": 0.4, "rmsprop": 0.3,
+             "adam": 0.2, "nadam": 0.2}
+    assert _verdict("optimizers", {"final_train_loss": final}) is True
+    assert _verdict("optimizers", {"final_train_loss": {**final, "adam": 0.7}}) is False
+    assert _verdict("optimizers", {"final_train_loss": {**final, "momentum": 0.6}}) is False
+
+
+def test_initialization_verdict_both_ways():
+    def numbers(naive_deep, good_deep):
+        acc = {f"{a}/{s}": {"1": 0.8, "10": good_deep if s != "naive" else naive_deep}
+               for a in ("tanh", "relu") for s in ("naive", "glorot", "he")}
+        return {"accuracy": acc, "activation_std_ratio": {
+            "tanh/naive": 1e-9, "tanh/glorot": 0.5, "relu/he": 0.9}}
+
+    assert _verdict("initialization", numbers(0.1, 0.8), depths=[1, 10]) is True
+    assert _verdict("initialization", numbers(0.7, 0.8), depths=[1, 10]) is False
+    assert _verdict("initialization", numbers(0.1, 0.2), depths=[1, 10]) is False
+
+
+def test_batch_norm_verdict_both_ways():
+    rates = [0.1, 1.0, 10.0]
+    yes = {"accuracy": {"plain": [0.8, 0.1, 0.0], "batch_norm": [0.8, 0.8, 0.75]}}
+    no = {"accuracy": {"plain": [0.8, 0.8, 0.1], "batch_norm": [0.8, 0.8, 0.1]}}
+    assert _verdict("batch_norm", yes, learning_rates=rates) is True
+    assert _verdict("batch_norm", no, learning_rates=rates) is False
+
+
+def test_regularization_verdict_both_ways():
+    val = {"none": 1.2, "l2": 0.6, "dropout": 0.5, "early_stopping": 0.55, "augmentation": 0.7}
+    test = dict.fromkeys(val, 0.8)
+    numbers = {"final_val_loss": val, "val_loss_rise": 0.6, "test_accuracy": test}
+    assert _verdict("regularization", numbers) is True
+    assert _verdict("regularization", {**numbers, "val_loss_rise": 0.0}) is False
+    assert _verdict("regularization", {**numbers, "final_val_loss": {**val, "l2": 1.3}}) is False
+
+
+def test_pretraining_verdict_both_ways():
+    def numbers(few, many):
+        return {"gain": {"0.01": few, "0.1": 0.01, "1.0": many}}
+
+    assert _verdict("pretraining", numbers(0.05, 0.0)) is True
+    assert _verdict("pretraining", numbers(-0.01, -0.02)) is False
+    assert _verdict("pretraining", numbers(0.02, 0.03)) is False
+
+
+def test_search_verdict_both_ways():
+    numbers = {"best": {"grid": 0.90, "random": 0.95},
+               "distinct_learning_rates": {"grid": 3, "random": 9}}
+    assert _verdict("search", numbers) is True
+    assert _verdict("search", {**numbers, "best": {"grid": 0.96, "random": 0.95}}) is False
+
+
+def test_gradient_check_verdict_and_error_both_ways():
+    from kdl.experiments.gradient_check import relative_error
+
+    good = {"max_relative_error": {"WeightNormalization": 1e-10, "MLP": 1e-9}}
+    assert _verdict("gradient_check", good) is True
+    assert _verdict("gradient_check", {"max_relative_error": {"MLP": 1e-3}}) is False
+    assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert relative_error([1.0, 0.0], [0.0, 1.0]) == pytest.approx(0.5 ** 0.5)
+
+
+def test_sanity_checks_verdict_both_ways():
+    ok = {"initial_loss": 2.3, "initial_loss_ok": True, "final_loss": 0.001, "reached": True,
+          "steps": 50}
+    control = {**ok, "initial_loss": 900.0, "initial_loss_ok": False}
+    assert _verdict("sanity_checks", {"runs": {"mlp": ok}, "control": control}) is True
+    assert _verdict("sanity_checks", {"runs": {"mlp": {**ok, "reached": False}},
+                                      "control": control}) is False
+    assert _verdict("sanity_checks", {"runs": {"mlp": ok}, "control": ok}) is False
+
+
+def test_hidden_units_verdict_both_ways():
+    final = {"relu": 0.05, "relu, large lr": 0.6, "tanh": 0.02, "tanh, large init": 0.8,
+             "sigmoid": 0.01, "sigmoid, large init": 0.6}
+    assert _verdict("hidden_units", {"final": final}) is True
+    assert _verdict("hidden_units", {"final": {**final, "relu, large lr": 0.08}}) is False
+
+
+def test_cnn_filters_verdict_and_measures():
+    from kdl.experiments.cnn_filters import neighbour_correlation, object_share
+
+    good = {"filter_smoothness": {"initial": 0.0, "trained": 0.4}, "saliency_on_object": 0.8,
+            "object_area": 0.4, "test_accuracy": 0.9}
+    assert _verdict("cnn_filters", good) is True
+    assert _verdict("cnn_filters", {**good, "saliency_on_object": 0.3}) is False
+    smooth = np.repeat(np.linspace(-1, 1, 5)[:, None], 5, axis=1)[:, :, None, None]
+    assert neighbour_correlation(np.concatenate([smooth, smooth.transpose(1, 0, 2, 3)], -1)) > 0.4
+    noise = np.random.default_rng(0).normal(size=(5, 5, 1, 64))
+    assert abs(neighbour_correlation(noise)) < 0.1
+    images = np.zeros((1, 4, 4, 1), "float32")
+    images[0, :2, :2] = 1.0
+    maps = np.ones((1, 4, 4))
+    assert object_share(maps, images) == (0.25, 0.25)
+
+
+def test_adversarial_verdict_both_ways():
+    numbers = {"clean_accuracy": 0.9, "fgsm_accuracy": {"0.1": 0.2},
+               "noise_accuracy": {"0.1": 0.88}}
+    assert _verdict("adversarial", numbers) is True
+    assert _verdict("adversarial", {**numbers, "fgsm_accuracy": {"0.1": 0.6}}) is False
+    assert _verdict("adversarial", {**numbers, "noise_accuracy": {"0.1": 0.5}}) is False
+
+
+def test_fgsm_moves_every_pixel_by_epsilon_within_range():
+    import keras
+
+    from kdl.experiments.adversarial import fgsm
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    x = np.full((2, 4, 4, 1), 0.5, "float32")
+    moved = fgsm(model, x, np.array([0, 1]), 0.1)
+    assert np.allclose(np.abs(moved - x), 0.1, atol=1e-6)
+    assert fgsm(model, np.ones_like(x), np.array([0, 1]), 0.3).max() <= 1.0
+
+
+def test_transfer_verdict_both_ways():
+    acc = {"scratch": {"5": 0.6}, "frozen": {"5": 0.7}, "fine-tuned": {"5": 0.72}}
+    assert _verdict("transfer", {"accuracy": acc}, labels_per_class=[5]) is True
+    worse = {**acc, "frozen": {"5": 0.5}}
+    assert _verdict("transfer", {"accuracy": worse}, labels_per_class=[5]) is False

@@ -1,0 +1,91 @@
+"""The course's first debugging steps, on kdl's own recipes: an untrained classifier's
+loss is log(classes) (it spreads its bets evenly), and a correct model and training loop
+can memorize a handful of examples to near-zero loss. A control with a badly scaled
+initialization shows that the first check catches what it should. Runs
+:func:`kdl.training.overfit_small_batch`, the library side of
+``kdl train RECIPE --overfit-batch N``.
+
+    kdl experiment sanity_checks
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kdl.experiments import pyplot, register_experiment
+
+# Weights of standard deviation 1 on 784 inputs: logits in the tens, a confident wrong guess.
+BAD_INIT = {"class_name": "RandomNormal", "config": {"stddev": 1.0}}
+
+
+def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
+    runs = numbers["runs"]
+    recipes_ok = all(r["initial_loss_ok"] and r["reached"] for r in runs.values())
+    control = numbers["control"]
+    caught = not control["initial_loss_ok"]
+    listed = "; ".join(f"{name}: initial {r['initial_loss']:.2f}, final {r['final_loss']:.4f} "
+                       f"after {r['steps']} steps" for name, r in runs.items())
+    return recipes_ok and caught, (
+        f"log(10) = {math.log(10):.2f}; {listed}; the badly initialized control starts at "
+        f"{control['initial_loss']:.1f} ({'flagged' if caught else 'NOT flagged'}).")
+
+
+@register_experiment(
+    "sanity_checks",
+    claim="An untrained classifier's loss equals log(classes), and a working network "
+          "memorizes a small batch to near-zero loss; a broken initialization fails the first check.",
+    settings={"recipes": ["mlp_fashion_mnist", "lenet5_fashion_mnist"], "examples": 64,
+              "max_steps": 2000, "threshold": 0.01},
+    smoke={"recipes": ["mlp_fashion_mnist"], "examples": 16, "max_steps": 300},
+    verdict=verdict,
+)
+def run(settings: dict, seeds: list, figure: str) -> dict:
+    from kdl.recipes import get_recipe
+    from kdl.training import overfit_small_batch
+
+    runs, per_seed = {}, {}
+    for seed in seeds:
+        for name in settings["recipes"]:
+            report = overfit_small_batch(get_recipe(name).replace(seed=seed),
+                                         settings["examples"], max_steps=settings["max_steps"],
+                                         threshold=settings["threshold"])
+            per_seed.setdefault(name, []).append(report)
+    for name, reports in per_seed.items():  # the worst seed speaks for the recipe
+        runs[name] = {"initial_loss": max(r["initial_loss"] for r in reports),
+                      "initial_loss_ok": all(r["initial_loss_ok"] for r in reports),
+                      "final_loss": max(r["final_loss"] for r in reports),
+                      "reached": all(r["reached"] for r in reports),
+                      "steps": max(r["steps"] for r in reports)}
+    mlp = get_recipe("mlp_fashion_mnist")
+    control = overfit_small_batch(
+        mlp.replace(seed=seeds[0], model_args={**mlp.model_args, "kernel_initializer": BAD_INIT}),
+        settings["examples"], max_steps=settings["max_steps"], threshold=settings["threshold"])
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    for name, reports in per_seed.items():
+        for i, report in enumerate(reports):
+            steps = report["steps_per_epoch"] * np.arange(len(report["loss_curve"]) + 1)
+            ax.semilogy(steps, np.maximum([report["initial_loss"], *report["loss_curve"]], 1e-6),
+                        color=f"C{settings['recipes'].index(name)}",
+                        label=name if i == 0 else None, alpha=0.8)
+    steps = control["steps_per_epoch"] * np.arange(len(control["loss_curve"]) + 1)
+    ax.semilogy(steps, np.maximum([control["initial_loss"], *control["loss_curve"]], 1e-6),
+                color="tab:gray",
+                linestyle=":", label="mlp, weights ~ N(0, 1) (control)")
+    ax.axhline(math.log(10), color="k", linewidth=0.8, label="log(10)")
+    ax.axhline(settings["threshold"], color="tab:red", linewidth=0.8, linestyle="--",
+               label=f"near zero ({settings['threshold']:g})")
+    ax.set_xlabel(f"updates on the same {settings['examples']} training images")
+    ax.set_ylabel("training loss (log scale)")
+    ax.set_title(f"overfitting a small batch, {len(seeds)} seed(s)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(figure)
+    plt.close(fig)
+    keys = ("initial_loss", "initial_loss_ok", "final_loss", "reached", "steps")
+    table = [{"model": name, **{k: r[k] for k in keys}} for name, r in runs.items()]
+    table.append({"model": "mlp, N(0, 1) weights", **{k: control[k] for k in keys}})
+    return {"runs": runs, "control": {k: control[k] for k in keys}, "table": table}
