@@ -12,6 +12,8 @@
   (section 4.2), for the CIFAR ResNets.
 - ``Flip``: a deterministic flip (Keras' ``RandomFlip`` is random and off at inference),
   for test-time augmentation (``with_test_time_flip``).
+- ``ClassToken`` and ``PositionEmbedding``: the Vision Transformer's learned ``[class]``
+  token and position embeddings (Dosovitskiy et al. 2021), for ``vit_tiny``.
 
 All are ``keras.ops`` only and registered with ``package="kdl"`` so a ``.keras``
 file reloads under ``safe_mode=True``.
@@ -318,3 +320,51 @@ def with_test_time_flip(model: keras.Model, axis: int = 2, name: str | None = No
     flipped = Flip(axis, name="test_time_flip")(inputs)
     outputs = keras.layers.Average(name="test_time_average")([model(inputs), model(flipped)])
     return keras.Model(inputs, outputs, name=name or f"{model.name}_flip_tta")
+
+
+@keras.saving.register_keras_serializable(package="kdl")
+class ClassToken(keras.layers.Layer):
+    """Prepend one learned token to a sequence ``[batch, tokens, dim]`` (ViT's ``[class]``
+    token, Dosovitskiy et al. 2021, eq. 1), initialized at zero as in the reference code."""
+
+    def build(self, input_shape):
+        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros",
+                                     name="token")
+
+    def call(self, inputs):
+        token = ops.broadcast_to(ops.cast(self.token, inputs.dtype),
+                                 (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1]))
+        return ops.concatenate([token, inputs], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        n, tokens, dim = input_shape
+        return (n, None if tokens is None else tokens + 1, dim)
+
+
+@keras.saving.register_keras_serializable(package="kdl")
+class PositionEmbedding(keras.layers.Layer):
+    """Add a learned embedding per position to ``[batch, tokens, dim]`` (ViT's E_pos),
+    truncated-normal initialized with std ``stddev`` (0.02, as in ViT and DeiT)."""
+
+    def __init__(self, stddev: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev = float(stddev)
+
+    def build(self, input_shape):
+        if input_shape[1] is None:
+            raise ValueError("PositionEmbedding needs a known number of tokens. "
+                             f"Received: input_shape={input_shape!r}")
+        self.embedding = self.add_weight(
+            shape=(1, input_shape[1], input_shape[2]), name="embedding",
+            initializer=keras.initializers.TruncatedNormal(stddev=self.stddev))
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.embedding, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"stddev": self.stddev})
+        return config

@@ -22,6 +22,8 @@ SMALL = {
     "autoencoder": dict(code_size=8, hidden_units=(32,)),
     "conv_autoencoder": dict(filters=(4, 8)),
     "stacked_denoising_autoencoder": dict(hidden_units=(32, 16)),
+    "vit_tiny": dict(input_shape=(16, 16, 1), classes=5, patch_size=4, hidden_dim=16, depth=2,
+                     num_heads=2, mlp_dim=32),
 }
 for _n in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110"):
     SMALL[_n] = dict(input_shape=(16, 16, 1), classes=5, width_multiplier=0.5)
@@ -46,7 +48,7 @@ def test_registry_lists_the_course():
     expected = {"mlp", "autoencoder", "conv_autoencoder", "stacked_denoising_autoencoder",
                 "lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18",
                 "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
-                "resnet44", "resnet56", "resnet110", "char_rnn", "perceptron"}
+                "resnet44", "resnet56", "resnet110", "char_rnn", "perceptron", "vit_tiny"}
     assert expected <= set(models.list_models())
     assert models.list_models("vgg1*") == ["vgg11", "vgg13", "vgg16", "vgg19"]
 
@@ -100,6 +102,7 @@ def test_build_train_save_reload(name, tmp_path):
         ("vgg19", dict(input_shape=(224, 224, 3), classes=1000), 143_667_240),
         ("resnet50", dict(input_shape=(224, 224, 3), classes=1000), 25_636_712),
         ("resnet50", dict(preact=True), 25_613_800),
+        ("vit_tiny", dict(), 5_717_416),  # DeiT-Ti: timm's vit_tiny_patch16_224
     ],
 )
 def test_pinned_parameter_counts(name, kwargs, expected):
@@ -318,3 +321,19 @@ def test_perceptron_learns_and_by_its_rule_and_never_xor():
         errors[name] = history.history["errors"]
     assert errors["and"][-1] == 0.0  # linearly separable: converges (Novikoff)
     assert min(errors["xor"][-10:]) >= 0.25  # a line cannot split XOR: always a mistake
+
+
+def test_vit_tiny_tokens_and_representations():
+    model = models.get_model("vit_tiny", input_shape=(28, 28, 1), classes=10, patch_size=4,
+                             depth=1, include_top=False)
+    assert model.output_shape == (None, 1 + 7 * 7, 192)  # [class] token + 49 patches
+    assert isinstance(model.get_layer("block1_attention"), keras.layers.MultiHeadAttention)
+    gap = models.get_model("vit_tiny", input_shape=(28, 28, 1), classes=10, patch_size=4,
+                           depth=1, representation="gap")
+    token = models.get_model("vit_tiny", input_shape=(28, 28, 1), classes=10, patch_size=4,
+                             depth=1)
+    assert gap.count_params() == token.count_params()  # the same weights, read differently
+    with pytest.raises(ValueError, match="patch_size=5"):
+        models.get_model("vit_tiny", input_shape=(28, 28, 1), patch_size=5)
+    with pytest.raises(ValueError, match="num_heads=5"):
+        models.get_model("vit_tiny", hidden_dim=192, num_heads=5)

@@ -111,6 +111,8 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
         ax = fig.add_subplot(grid[1, 7 + i])
         ax.imshow(maps1[0, ..., i], cmap="viridis")
         ax.axis("off")
+        if i == 0:
+            ax.set_title("conv1 feature maps of the input", fontsize=8, loc="left")
     for i in range(16):
         ax = fig.add_subplot(grid[2, i])
         ax.imshow(maps2[0, ..., i], cmap="viridis")

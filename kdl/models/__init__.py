@@ -5,7 +5,7 @@
     >>> model = models.get_model("vgg16", input_shape=(32, 32, 3), classes=10)
 """
 
-from kdl.models import alexnet, autoencoder, char_rnn, lenet, mlp, perceptron, resnet, sdae, vgg  # noqa: F401
+from kdl.models import alexnet, autoencoder, char_rnn, lenet, mlp, perceptron, resnet, sdae, vgg, vit  # noqa: F401
 from kdl.models._registry import get_model, list_models, register_model
 from kdl.models.char_rnn import generate
 from kdl.models.sdae import pretrain_stacked_denoising_autoencoder, stack_to_classifier
