@@ -30,8 +30,11 @@ data:
 demo: setup
 	$(BIN)/kdl train lenet5_fashion_mnist
 
+# The whole suite on TensorFlow; then the models and layers on JAX (Keras 3's other backend).
 test: setup
 	$(BIN)/python -m pytest -q tests
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py \
+	  tests/test_models.py -k "not real_fashion_mnist"
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests

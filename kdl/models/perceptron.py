@@ -51,22 +51,50 @@ class Perceptron(keras.Model):
     def call(self, inputs):
         return ops.cast(ops.greater_equal(self.unit(inputs), 0.0), self.compute_dtype)
 
-    def train_step(self, data):
-        x, y = data[0], data[1]
-        x = ops.cast(x, self.compute_dtype)
-        y_hat = self(x)
-        error = ops.reshape(ops.cast(y, self.compute_dtype), ops.shape(y_hat)) - y_hat
-        self.unit.kernel.assign_add(self.learning_rate * ops.matmul(ops.transpose(x), error))
-        self.unit.bias.assign_add(self.learning_rate * ops.sum(error, axis=0))
+    def _errors(self, x, y, y_hat):
+        return ops.reshape(ops.cast(y, self.compute_dtype), ops.shape(y_hat)) - y_hat
+
+    # TensorFlow and PyTorch: variables are assigned in place.
+    def _stateful_step(self, data, update: bool):
+        x, y = ops.cast(data[0], self.compute_dtype), data[1]
+        error = self._errors(x, y, self(x))
+        if update:
+            self.unit.kernel.assign_add(self.learning_rate * ops.matmul(ops.transpose(x), error))
+            self.unit.bias.assign_add(self.learning_rate * ops.sum(error, axis=0))
         self.error_tracker.update_state(ops.mean(ops.abs(error), axis=-1))
         return {"errors": self.error_tracker.result()}
 
-    def test_step(self, data):
-        x, y = data[0], data[1]
-        y_hat = self(ops.cast(x, self.compute_dtype))
-        error = ops.reshape(ops.cast(y, self.compute_dtype), ops.shape(y_hat)) - y_hat
-        self.error_tracker.update_state(ops.mean(ops.abs(error), axis=-1))
-        return {"errors": self.error_tracker.result()}
+    # JAX: the trainer passes the variables' values in and takes the new ones back.
+    def _stateless_step(self, state, data, update: bool):
+        if update:
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+        else:
+            trainable, non_trainable, metrics_vars = state
+        x, y = ops.cast(data[0], self.compute_dtype), data[1]
+        y_hat, non_trainable = self.stateless_call(trainable, non_trainable, x)
+        error = self._errors(x, y, y_hat)
+        if update:
+            trainable = list(trainable)
+            index = {id(v): i for i, v in enumerate(self.trainable_variables)}
+            k, b = index[id(self.unit.kernel)], index[id(self.unit.bias)]
+            trainable[k] = trainable[k] + self.learning_rate * ops.matmul(ops.transpose(x), error)
+            trainable[b] = trainable[b] + self.learning_rate * ops.sum(error, axis=0)
+        metrics_vars = self.error_tracker.stateless_update_state(
+            metrics_vars, ops.mean(ops.abs(error), axis=-1))
+        logs = {"errors": self.error_tracker.stateless_result(metrics_vars)}
+        if update:
+            return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+        return logs, (trainable, non_trainable, metrics_vars)
+
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._stateless_step(*args, update=True)
+        return self._stateful_step(*args, update=True)
+
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._stateless_step(*args, update=False)
+        return self._stateful_step(*args, update=False)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "learning_rate": self.learning_rate,
