@@ -28,6 +28,8 @@ import os
 import keras
 import numpy as np
 
+from kdl._keras_compat import get_initial_epoch, set_initial_epoch
+
 # Bounded activations: the fraction of activations within 2% of either bound is "saturated".
 _SATURATING = {"sigmoid": (0.02, 0.98), "hard_sigmoid": (0.02, 0.98), "tanh": (-0.98, 0.98),
                "hard_tanh": (-0.98, 0.98), "softsign": (-0.98, 0.98), "relu6": (None, 5.88)}
@@ -330,7 +332,7 @@ class ResumeInSync(keras.callbacks.Callback):
 
         strategy = self.strategy
         replicas = strategy.num_replicas_in_sync
-        epoch = int(self.model._initial_epoch or 0)
+        epoch = get_initial_epoch(self.model)
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             # A replica without a backup has not built its optimizer yet; its peers have.
@@ -366,6 +368,6 @@ class ResumeInSync(keras.callbacks.Callback):
             floating = tf.as_dtype(v.dtype).is_floating
             x = queues["float32" if floating else "int64"].pop(0)
             v.assign(tf.cast(x, v.dtype))
-        self.model._initial_epoch = epochs[source]
+        set_initial_epoch(self.model, epochs[source])
         print(f"kdl: replicas restored different backups (epochs {epochs}); all resume at "
               f"epoch {epochs[source]} from replica {source}'s.", flush=True)

@@ -11,19 +11,19 @@ Keras 3 ``fit`` fails under MultiWorkerMirroredStrategy (keras-team/keras issue 
 open): in ``keras/src/backend/tensorflow/trainer.py``, ``_maybe_symbolic_build``
 reduces a distributed *data batch* with ``strategy.reduce``, which fails on per-replica
 values, and ``reduce_per_replica`` reduces scalar logs with ``axis=0``.
-:func:`patch_keras_multi_worker` replaces both, only for Keras versions whose source
-still has the faulty calls (checked, not assumed), and is applied by
+:func:`kdl._keras_compat.patch_multi_worker_fit` wraps each, only for Keras versions whose
+source still has that faulty call (checked, not assumed), and is applied by
 :func:`get_strategy` whenever it returns a multi-worker strategy.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 
+from kdl._keras_compat import patch_multi_worker_fit as patch_keras_multi_worker  # noqa: F401
+
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
-_PATCHED = False
 
 
 class StrategyError(ValueError):
@@ -60,68 +60,6 @@ def parse_tf_config(text: str | None = None) -> dict | None:
                     f"TF_CONFIG address {address!r} of job '{job}' is not host:port. "
                     f"Received: TF_CONFIG={text!r}")
     return config
-
-
-def _needs_patch() -> bool:
-    import keras
-    from keras.src.backend.tensorflow import trainer
-
-    major = int(keras.version().split(".")[0])
-    if major != 3:
-        return False
-    build_src = inspect.getsource(trainer.TensorFlowTrainer._maybe_symbolic_build)
-    reduce_src = inspect.getsource(trainer.reduce_per_replica)
-    return "distribute_strategy.reduce(" in build_src or 'reduce("MEAN", v, axis=0)' in reduce_src
-
-
-def patch_keras_multi_worker() -> bool:
-    """Fix Keras 3 ``fit`` under MultiWorkerMirroredStrategy; True if a patch was applied."""
-    global _PATCHED
-    if _PATCHED:
-        return True
-    if not _needs_patch():
-        return False
-    import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    original_reduce = trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if not trainer._collective_all_reduce_multi_worker(strategy) or reduction not in (
-                "mean", "auto"):
-            return original_reduce(values, strategy, reduction)
-
-        def _reduce(v):
-            if not trainer._is_per_replica_instance(v) and not isinstance(v, tf.Tensor):
-                return v
-            # Scalars (loss, metric results) have no axis 0 to reduce over.
-            axis = 0 if v.shape.rank else None
-            return strategy.reduce("MEAN", v, axis=axis)
-
-        return tree.map_structure(_reduce, values)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None:
-            return
-        if iterator is not None:
-            for _, _, it in iterator:
-                batch = next(it)
-                # Only shapes matter for the symbolic build: take the first local
-                # replica's part instead of reducing the batch across workers.
-                data_batch = tree.map_structure(
-                    lambda x: self.distribute_strategy.experimental_local_results(x)[0]
-                    if isinstance(x, tf.distribute.DistributedValues) else x,
-                    batch,
-                )
-                break
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    trainer.reduce_per_replica = reduce_per_replica
-    trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-    _PATCHED = True
-    return True
 
 
 def get_strategy(kind: str = "auto"):

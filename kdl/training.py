@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from kdl import callbacks as kdl_callbacks
+from kdl._keras_compat import use_single_pass_weight_decay, weight_decay_is_multi_pass  # noqa: F401
 from kdl.recipes import EARLY_STOPPING, Recipe
 
 # Each takes the learning rate (or schedule), the recipe, and the options every Keras
@@ -279,56 +280,6 @@ def initialize_data_dependent(model: keras.Model, data: DataBundle) -> int:
         return 0
     x = next(iter(data.train))[0]
     return initialize_weight_norm(model, x)
-
-
-def _keras_weight_decay_is_multi_pass() -> bool:
-    """Whether this Keras' TensorFlow optimizer decays weights as ``v - v * wd * lr``
-    (checked in its source, not assumed from its version)."""
-    import inspect
-
-    from keras.src.backend.tensorflow.optimizer import TFOptimizer
-
-    try:
-        source = inspect.getsource(TFOptimizer._apply_weight_decay)
-    except (AttributeError, OSError, TypeError):
-        return False
-    return "variable.assign_sub(variable * wd * lr)" in source
-
-
-def use_single_pass_weight_decay(optimizer) -> bool:
-    """Decoupled weight decay as ``v.assign(v * (1 - lr * wd))``, the same update as Keras'.
-
-    Keras 3's TensorFlow optimizer computes ``v.assign_sub(v * wd * lr)``: two temporaries
-    the size of each weight, and the learning-rate schedule evaluated once per weight.
-    This evaluates the schedule once a step and makes one pass over each weight. Measured
-    here (``benchmarks/recipe_settings.py resnet18_fashion_mnist``, 11M weights): Keras'
-    decay cost 6% of ResNet-18's training throughput. Applied only where Keras' source has
-    that form; returns whether it was applied.
-    """
-    if keras.backend.backend() != "tensorflow" or not _keras_weight_decay_is_multi_pass():
-        return False
-    import tensorflow as tf
-
-    def _apply_weight_decay(variables):
-        if optimizer.weight_decay is None:
-            return
-        variables = [v.value if isinstance(v, keras.Variable) else v for v in variables
-                     if optimizer._use_weight_decay(v)]
-        if not variables:
-            return
-        keep = 1.0 - (tf.cast(optimizer.learning_rate, tf.float32)
-                      * tf.cast(optimizer.weight_decay, tf.float32))
-
-        def apply(distribution, variables):
-            for variable in variables:
-                distribution.extended.update(
-                    variable, lambda v: v.assign(v * tf.cast(keep, v.dtype)), group=False)
-
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            apply, optimizer._distribution_strategy, variables)
-
-    optimizer._apply_weight_decay = _apply_weight_decay
-    return True
 
 
 def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1):
