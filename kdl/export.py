@@ -29,6 +29,7 @@ import time
 import keras
 
 import kdl
+from kdl.tasks import get_task
 
 META_FILE = "kdl.json"
 
@@ -58,64 +59,11 @@ def hardware() -> dict:
     return info
 
 
-def _classification_outputs(probabilities, top_k: int):
-    import tensorflow as tf
-
-    probabilities = tf.cast(probabilities, tf.float32)
-    k = min(top_k, probabilities.shape[-1])
-    return {
-        "probabilities": probabilities,
-        "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
-        "top_k_class_ids": tf.cast(tf.math.top_k(probabilities, k=k).indices, tf.int64),
-    }
-
-
 def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
-    """A ``keras.export.ExportArchive`` with kdl's two signatures for ``model``."""
-    import tensorflow as tf
-
+    """A ``keras.export.ExportArchive`` with ``task``'s two signatures for ``model``."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if task == "char_rnn":
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(list(vocabulary)),
-                                                tf.range(len(vocabulary), dtype=tf.int64)),
-            default_value=0)
-        archive.track(table)
-
-        def from_text(text):
-            chars = tf.strings.unicode_split(text, "UTF-8")
-            ids = tf.cast(table.lookup(chars).to_tensor(default_value=0), tf.int32)
-            lengths = tf.cast(chars.row_lengths(), tf.int32)
-            logits = model(ids, training=False)
-            last = tf.gather(logits, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
-            return _classification_outputs(tf.nn.softmax(last), top_k)
-
-        def from_ids(ids):
-            logits = model(ids, training=False)
-            return _classification_outputs(tf.nn.softmax(logits[:, -1]), top_k)
-
-        archive.add_endpoint("serving_default", from_text,
-                             input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        archive.add_endpoint("serving_ids", from_ids,
-                             input_signature=[tf.TensorSpec([None, None], tf.int32, name="ids")])
-        return archive
-
-    shape = [None] + list(model.input_shape[1:])
-
-    def outputs(images):
-        y = model(images, training=False)
-        if task == "autoencoder":
-            return {"reconstruction": tf.cast(y, tf.float32)}
-        return _classification_outputs(y, top_k)
-
-    def from_uint8(images):
-        return outputs(tf.cast(images, tf.float32))
-
-    archive.add_endpoint("serving_default", from_uint8,
-                         input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
-    archive.add_endpoint("serving_float", outputs,
-                         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+    get_task(task).add_endpoints(archive, model, vocabulary, top_k)
     return archive
 
 
@@ -140,8 +88,7 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
                          "python": platform.python_version()},
             "hardware": hardware(),
             "export_s": round(time.perf_counter() - start, 3),
-            "signatures": ["serving_default",
-                           "serving_ids" if task == "char_rnn" else "serving_float"],
+            "signatures": list(get_task(task).signatures),
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if vocabulary is not None:
@@ -182,9 +129,9 @@ def clean_stale_temporaries(export_dir: str, name: str, older_than_s: float = 36
 
 def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data) -> str:
     """Export a trained recipe's model with its provenance (``summary``: the run's
-    measurements; ``data``: its :class:`kdl.training.DataBundle`). Returns the version's path."""
-    char_rnn = recipe.task == "char_rnn"
+    measurements; ``data``: its :class:`kdl.tasks.DataBundle`). Returns the version's path."""
+    extra = get_task(recipe.task).export_metadata(data)
     meta = {**summary, "recipe": recipe.name, "config": recipe.to_dict(),
-            "class_names": None if char_rnn else list(data.class_names)}
+            "class_names": extra["class_names"]}
     return export_saved_model(model, export_dir, recipe.name, task=recipe.task, metadata=meta,
-                              vocabulary=data.vocabulary if char_rnn else None)
+                              vocabulary=data.vocabulary if "vocabulary" in extra else None)

@@ -18,8 +18,8 @@ import pkgutil
 from typing import Any
 
 from kdl._names import close_matches, unknown_name_message
+from kdl.tasks import list_tasks
 
-TASKS = ("classification", "autoencoder", "char_rnn")
 EARLY_STOPPING = ("auto", "stop", "restore_best", "off")
 DECAYING_SCHEDULES = ("cosine", "warmup_cosine", "step")
 
@@ -81,8 +81,8 @@ class Recipe:
     smoke_overrides: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"`task` must be one of {', '.join(TASKS)}. Received: task={self.task!r}")
+        if self.task not in list_tasks():
+            raise ValueError(unknown_name_message("task", self.task, list_tasks()))
 
     def early_stopping_mode(self) -> str:
         """What early stopping does in this run: "stop", "restore_best" or "off"."""

@@ -245,7 +245,7 @@ def _write_index(out_dir: str, title: str, summary: list[tuple[str, str]],
     return path
 
 
-def _test_outputs(recipe, workdir: str):
+def test_outputs(recipe, workdir: str):
     """(images, labels, model outputs) on the test split, in order, from ``model.keras``."""
     import keras
 
@@ -278,33 +278,16 @@ def write_report(workdir: str) -> str:
     history = read_history(history_path)
     result_path = os.path.join(workdir, "result.json")
     result = json.load(open(result_path)) if os.path.exists(result_path) else {}
-    metric = "mae" if recipe.task == "autoencoder" else "accuracy"
-    figures = [(os.path.basename(plot_curves(history, metric, os.path.join(out, "curves.png"))),
+    from kdl.tasks import get_task
+
+    task = get_task(recipe.task)
+    figures = [(os.path.basename(plot_curves(history, task.curve_metric,
+                                             os.path.join(out, "curves.png"))),
                 "loss, metric and learning rate per epoch")]
     if plot_hidden_units(history, os.path.join(out, "hidden_units.png")):
         figures.append(("hidden_units.png", "hidden units per layer over epochs"))
     numbers: dict = {"recipe": recipe.name, "test_metrics": result.get("test_metrics")}
-    if recipe.task in ("classification", "autoencoder"):
-        images, labels, outputs, data = _test_outputs(recipe, workdir)
-        if recipe.task == "classification":
-            predicted = outputs.argmax(-1)
-            matrix = confusion_matrix(labels, predicted, outputs.shape[-1])
-            plot_confusion(matrix, data.class_names, os.path.join(out, "confusion_matrix.png"))
-            shown = plot_mistakes(images, labels, outputs, data.class_names,
-                                  os.path.join(out, "mistakes.png"))
-            numbers.update({
-                "class_names": [str(c) for c in data.class_names],
-                "confusion_matrix": matrix.tolist(),
-                "per_class_accuracy": (np.diag(matrix) / np.maximum(matrix.sum(1), 1)).tolist(),
-                "accuracy": float(np.trace(matrix) / matrix.sum()),
-                "test_images": int(matrix.sum()),
-                "mistakes_shown": shown,
-            })
-            figures += [("confusion_matrix.png", "confusion matrix and per-class accuracy (test)"),
-                        ("mistakes.png", "most confident mistakes (test)")]
-        else:
-            plot_reconstructions(images, outputs, os.path.join(out, "reconstructions.png"))
-            figures.append(("reconstructions.png", "test images and their reconstructions"))
+    figures += task.report(recipe, workdir, out, numbers)
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(numbers, f, indent=2)
     summary = [("recipe", recipe.name), ("model", recipe.model), ("data", recipe.data),

@@ -22,6 +22,8 @@ import numpy as np
 
 from kdl import callbacks as kdl_callbacks
 from kdl._keras_compat import use_single_pass_weight_decay, weight_decay_is_multi_pass  # noqa: F401
+from kdl.losses import SparseCategoricalCrossentropyWithSmoothing  # noqa: F401
+from kdl.tasks import DataBundle, get_task
 from kdl.recipes import EARLY_STOPPING, Recipe
 
 # Each takes the learning rate (or schedule), the recipe, and the options every Keras
@@ -40,20 +42,6 @@ OPTIMIZERS: dict[str, Callable] = {
 }
 SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-@dataclasses.dataclass
-class DataBundle:
-    train: object
-    validation: object
-    test: object
-    input_shape: tuple
-    num_classes: int
-    class_names: tuple
-    steps_per_epoch: int
-    vocabulary: tuple | None = None
-    train_arrays: tuple | None = None
-    normalization: object = None
 
 
 @dataclasses.dataclass
@@ -111,7 +99,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise ValueError(unknown_name_message("precision", recipe.precision, PRECISIONS))
     if not recipe.learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive. Received: learning_rate={recipe.learning_rate!r}")
-    if recipe.test_time_flip and recipe.task != "classification":
+    get_task(recipe.task)  # an unknown task is named with its close matches
+    if recipe.test_time_flip and not get_task(recipe.task).classifier:
         raise ValueError("`test_time_flip` applies to image classification only. "
                          f"Received: test_time_flip=True with task={recipe.task!r}")
     for key in ("l1", "l2", "activity_l1", "weight_decay"):
@@ -141,101 +130,19 @@ def check_recipe(recipe: Recipe) -> None:
 def check_data(recipe: Recipe) -> None:
     """Raise :class:`kdl.data.DataNotFoundError` (how to get it) when the recipe's data
     cannot be had; before anything of a run is written."""
-    from kdl.data import load_image_dataset, load_text_corpus
-
-    if recipe.task == "char_rnn":
-        source = recipe.data.split(":", 1)[1] if recipe.data.startswith("text:") else recipe.data
-        load_text_corpus(source, max_chars=1000)
-    else:
-        load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                           seed=recipe.seed)
-
-
-def _limit(arrays, n):
-    return arrays if n is None else (arrays[0][:n], arrays[1][:n])
+    get_task(recipe.task).check_data(recipe)
 
 
 def prepare_data(recipe: Recipe, num_replicas: int = 1) -> DataBundle:
     """Pipelines for ``recipe``: batches of float32 pixels in [0, 255] (ids for text)."""
-    import tensorflow as tf
-
-    from kdl.data import load_image_dataset, load_text_corpus, make_pipeline
-    from kdl.data.augment import build_augmentation
-
-    if recipe.task == "char_rnn":
-        source = recipe.data.split(":", 1)[1] if recipe.data.startswith("text:") else recipe.data
-        corpus = load_text_corpus(source, max_chars=recipe.max_chars)
-        splits = {s: corpus.sequences(recipe.sequence_length, s)
-                  for s in ("train", "validation", "test")}
-        n_train = int(splits["train"].cardinality())
-        pipes = {s: make_pipeline(ds, recipe.batch_size, training=(s == "train"),
-                                  seed=recipe.seed, deterministic=recipe.deterministic) for s, ds in splits.items()}
-        return DataBundle(pipes["train"], pipes["validation"], pipes["test"],
-                          (recipe.sequence_length,), len(corpus.vocabulary), corpus.vocabulary,
-                          max(1, -(-n_train // recipe.batch_size)), vocabulary=corpus.vocabulary)
-
-    ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                            seed=recipe.seed)
-    augmentation = build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
-    if ds.arrays is not None:
-        train_arrays = _limit(ds.arrays["train"], recipe.max_train_examples)
-        test_arrays = _limit(ds.arrays["test"], recipe.max_test_examples)
-        val_arrays = _limit(ds.arrays["validation"], recipe.max_test_examples)
-        # Arrays go to the pipeline as they are: it gathers whole batches by index.
-        train, validation, test = train_arrays, val_arrays, test_arrays
-        n_train = len(train_arrays[1])
-    else:
-        train_arrays = None
-        train, validation, test = ds.train, ds.validation, ds.test
-        if recipe.max_train_examples:
-            train = train.take(recipe.max_train_examples)
-        if recipe.max_test_examples:
-            test = test.take(recipe.max_test_examples)
-            validation = validation.take(recipe.max_test_examples)
-        n_train = int(train.cardinality())
-
-    def pipe(split, training):
-        p = make_pipeline(split, recipe.batch_size, training=training,
-                          augmentation=augmentation if training else None, seed=recipe.seed,
-                          deterministic=recipe.deterministic)
-        if recipe.task == "autoencoder":  # targets: the clean image in [0, 1]
-            p = p.map(lambda x, y: (x, x / 255.0), num_parallel_calls=tf.data.AUTOTUNE)
-        return p
-
-    return DataBundle(pipe(train, True), pipe(validation, False), pipe(test, False),
-                      ds.image_shape, ds.num_classes, ds.class_names,
-                      max(1, -(-n_train // recipe.batch_size)), train_arrays=train_arrays,
-                      normalization=tf.data.Dataset.from_tensor_slices(train_arrays)
-                      if train_arrays is not None else train)
+    return get_task(recipe.task).prepare_data(recipe, num_replicas)
 
 
 # --- model, optimizer -------------------------------------------------------------------
 
 def build_model(recipe: Recipe, data: DataBundle) -> keras.Model:
     """The whole model: raw pixels in [0, 255] -> (resize) -> normalization -> network."""
-    from kdl.data import normalization_layer
-    from kdl.models import get_model
-
-    if recipe.task == "char_rnn":
-        return get_model(recipe.model, vocabulary_size=data.num_classes, **recipe.model_args)
-    inputs = keras.Input(shape=data.input_shape, name="image")
-    x = inputs
-    if recipe.task == "autoencoder" or recipe.normalization == "scale":
-        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
-    elif recipe.normalization in ("channel", "pixel"):
-        x = normalization_layer(data.normalization, per=recipe.normalization)(x)
-    if recipe.image_size is not None:
-        x = keras.layers.Resizing(*recipe.image_size, name="resize")(x)
-    if recipe.task == "autoencoder":
-        net = get_model(recipe.model, input_shape=tuple(x.shape[1:]), **recipe.model_args)
-        return keras.Model(inputs, net(x), name=recipe.model)
-    model = get_model(recipe.model, input_tensor=x, classes=data.num_classes,
-                      **recipe.model_args)
-    if recipe.precision != "float32":  # probabilities in float32 for a stable loss
-        outputs = keras.layers.Activation("linear", dtype="float32",
-                                          name="predictions_float32")(model.output)
-        model = keras.Model(model.inputs[0], outputs, name=model.name)
-    return model
+    return get_task(recipe.task).build_model(recipe, data)
 
 
 def _all_layers(model):
@@ -315,19 +222,7 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1)
 
 
 def loss_and_metrics(recipe: Recipe):
-    if recipe.task == "autoencoder":
-        loss, metrics = "mse", ["mae"]
-    elif recipe.task == "char_rnn":
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        metrics = ["accuracy"]
-    elif recipe.label_smoothing:
-        # Label smoothing needs one-hot targets: CategoricalCrossentropy on sparse labels
-        # is done by a small wrapper loss below.
-        loss = SparseCategoricalCrossentropyWithSmoothing(recipe.label_smoothing)
-        metrics = ["accuracy"]
-    else:
-        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
-    return loss, metrics
+    return get_task(recipe.task).loss_and_metrics(recipe)
 
 
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
@@ -336,25 +231,6 @@ def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
     model.compile(optimizer=build_optimizer(recipe, steps_per_epoch, num_replicas), loss=loss,
                   metrics=metrics, jit_compile=recipe.jit_compile,
                   steps_per_execution=recipe.steps_per_execution)
-
-
-@keras.saving.register_keras_serializable(package="kdl")
-class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
-    """Cross-entropy on integer labels with label smoothing (Szegedy et al. 2016)."""
-
-    def __init__(self, label_smoothing: float = 0.1, name="smoothed_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true, y_pred):
-        classes = keras.ops.shape(y_pred)[-1]
-        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
-                                    classes)
-        return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, label_smoothing=self.label_smoothing)
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 # --- pretraining steps (registry) ---------------------------------------------------------
@@ -404,7 +280,7 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
                                     profile_batch=0),
     ]
-    if recipe.monitor_activations and recipe.task == "classification":
+    if recipe.monitor_activations and get_task(recipe.task).classifier:
         probe = next(iter(data.validation))[0][:256]
         cbs.insert(1, kdl_callbacks.ActivationMonitor(probe, os.path.join(workdir, "tensorboard")))
     return cbs
@@ -529,9 +405,8 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
         results = model.evaluate(data.test, verbose=0, return_dict=True)
     finally:
         set_precision("float32")
-    test_metrics = {k: float(v) for k, v in results.items()}
-    if recipe.task == "char_rnn":
-        test_metrics["perplexity"] = float(np.exp(test_metrics["loss"]))
+    test_metrics = get_task(recipe.task).finish_metrics(
+        {k: float(v) for k, v in results.items()})
     monitor = next((c for c in cbs if isinstance(c, kdl_callbacks.ActivationMonitor)), None)
     result = TrainResult(recipe, model, test_metrics, counter.epochs_done or recipe.epochs,
                          time.perf_counter() - start, train_s, dict(history.history), data,
@@ -584,7 +459,7 @@ def overfit_small_batch(recipe: Recipe, examples: int, *, max_steps: int = 2000,
     cannot memorize a handful of examples has a bug. The final loss is measured in
     training mode (batch norm on batch statistics). Also checks the untrained loss
     against log(classes). Writes nothing; returns the numbers and both verdicts."""
-    if recipe.task != "classification":
+    if not get_task(recipe.task).classifier:
         raise ValueError("Overfitting a small batch checks classifiers. "
                          f"Received: task={recipe.task!r}")
     if isinstance(examples, bool) or not isinstance(examples, int) or examples <= 0:

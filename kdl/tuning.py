@@ -26,6 +26,7 @@ import keras
 import keras_tuner
 
 from kdl.recipes import Recipe
+from kdl.tasks import get_task
 from kdl.training import OPTIMIZERS, compile_model
 
 TUNERS = {
@@ -85,7 +86,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             default = float(self._default("width_multiplier"))
             args["width_multiplier"] = hp.Choice(
                 "width_multiplier", sorted({0.5, 1.0, 2.0, default}), default=default)
-        if "hidden_units" in self.params and r.task != "autoencoder":
+        if "hidden_units" in self.params and get_task(r.task).tunes_hidden_units():
             units = tuple(self._default("hidden_units"))
             depth = hp.Int("depth", 1, max(4, len(units)), default=len(units))
             width = hp.Choice("width_multiplier", [0.5, 1.0, 2.0], default=1.0)

@@ -36,7 +36,10 @@ def test_untuned_recipe_is_a_point_of_its_space(name):
     assert tuned.augmentation == recipe.augmentation
     for key, value in recipe.model_args.items():
         assert tuned.model_args[key] == value, key
-    assert len(hp.space) >= 3
+    # Every hyperparameter of the space starts at its default: the recipe is its first point.
+    assert {p.name for p in hp.space} >= {"learning_rate", "optimizer", "weight_decay"}
+    for p in hp.space:
+        assert hp.values[p.name] == p.default, p.name
 
 
 @needs_data

@@ -1,0 +1,50 @@
+"""The task registry: the only place that knows what a task does."""
+
+import pathlib
+import re
+
+import pytest
+
+from kdl.recipes import Recipe
+from kdl.tasks import Task, get_task, list_tasks, register_task
+
+KDL = pathlib.Path(__file__).resolve().parents[1] / "kdl"
+
+
+def test_the_three_tasks_are_registered():
+    assert {"classification", "autoencoder", "char_rnn"} <= set(list_tasks())
+    assert get_task("classification").classifier and not get_task("autoencoder").classifier
+    assert get_task("char_rnn").signatures == ("serving_default", "serving_ids")
+    with pytest.raises(ValueError, match="Did you mean: classification"):
+        get_task("clasification")
+
+
+def test_no_module_branches_on_a_task_name():
+    pattern = re.compile(r"""task\s*(==|!=)\s*["']|task\s+(not\s+)?in\s*\(""")
+    offenders = [f"{path.relative_to(KDL)}:{n}"
+                 for path in KDL.rglob("*.py") if path.name != "tasks.py"
+                 and "experiments" not in path.parts
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert offenders == []
+
+
+def test_a_new_task_is_one_registered_class():
+    @register_task
+    class Regression(Task):
+        name = "test_regression_task"
+
+        def loss_and_metrics(self, recipe):
+            return "mse", ["mae"]
+
+    try:
+        recipe = Recipe(name="r", model="mlp", task="test_regression_task")
+        from kdl.training import loss_and_metrics
+
+        assert loss_and_metrics(recipe) == ("mse", ["mae"])
+        with pytest.raises(ValueError, match="already registered"):
+            register_task(Regression)
+    finally:
+        from kdl import tasks
+
+        tasks._TASKS.pop("test_regression_task")
