@@ -166,12 +166,13 @@ def cmd_train(args) -> int:
     export_path = None
     if not args.no_export and is_chief():
         # The first seed's model (the recipe's own seed): what a single run would export.
-        export_path = export_run(first.model, recipe, args.export_dir, runs[0], first.data)
+        export_path = export_run(first.model, first.recipe, args.export_dir, runs[0], first.data)
     summary["export_path"] = export_path
     summary["wall_s"] = round(time.perf_counter() - start, 2)
     if args.record and is_chief():
         command = " ".join(["kdl", *(argv_for_card or [])]) if argv_for_card else None
-        save_card(recipe, runs, pretrain=first.pretrain_report, command=command)
+        # The recipe as it ran (resolved for the strategy), with the seed it started from.
+        save_card(first.recipe, runs, pretrain=first.pretrain_report, command=command)
     if args.json:
         _print_json(summary)
     else:

@@ -23,24 +23,10 @@ import numpy as np
 from kdl import callbacks as kdl_callbacks
 from kdl._keras_compat import use_single_pass_weight_decay, weight_decay_is_multi_pass  # noqa: F401
 from kdl.losses import SparseCategoricalCrossentropyWithSmoothing  # noqa: F401
+from kdl.optimizers import OPTIMIZERS, SCHEDULES, build_optimizer  # noqa: F401
 from kdl.tasks import DataBundle, get_task
 from kdl.recipes import EARLY_STOPPING, Recipe
 
-# Each takes the learning rate (or schedule), the recipe, and the options every Keras
-# optimizer takes (weight decay, clipping, EMA), so that Keras validates them.
-OPTIMIZERS: dict[str, Callable] = {
-    "sgd": lambda lr, r, **kw: keras.optimizers.SGD(lr, **kw),
-    "momentum": lambda lr, r, **kw: keras.optimizers.SGD(lr, momentum=r.momentum, **kw),
-    "nesterov": lambda lr, r, **kw: keras.optimizers.SGD(lr, momentum=r.momentum, nesterov=True,
-                                                         **kw),
-    "adagrad": lambda lr, r, **kw: keras.optimizers.Adagrad(lr, **kw),
-    "rmsprop": lambda lr, r, **kw: keras.optimizers.RMSprop(lr, **kw),
-    "adam": lambda lr, r, **kw: keras.optimizers.Adam(lr, **kw),
-    "nadam": lambda lr, r, **kw: keras.optimizers.Nadam(lr, **kw),
-    "adamw": lambda lr, r, **kw: keras.optimizers.AdamW(
-        lr, **{**kw, "weight_decay": kw.get("weight_decay") or 0.004}),
-}
-SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -189,38 +175,6 @@ def initialize_data_dependent(model: keras.Model, data: DataBundle) -> int:
     return initialize_weight_norm(model, x)
 
 
-def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1):
-    lr = recipe.learning_rate * (num_replicas if recipe.scale_learning_rate else 1)
-    total = max(1, recipe.epochs * steps_per_epoch)
-    warmup = min(total - 1, recipe.warmup_epochs * steps_per_epoch)
-    if recipe.schedule == "cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total)
-    elif recipe.schedule == "warmup_cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(
-            lr * 0.01, decay_steps=max(1, total - warmup), warmup_target=lr,
-            warmup_steps=warmup)
-    elif recipe.schedule == "step":
-        every = max(1, recipe.step_epochs) * steps_per_epoch
-        bounds = list(range(every, total, every))
-        values = [lr * recipe.step_gamma ** i for i in range(len(bounds) + 1)]
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values) \
-            if bounds else lr
-    else:
-        schedule = lr
-    options = {"clipnorm": recipe.clipnorm, "clipvalue": recipe.clipvalue}
-    if recipe.weight_decay:
-        options["weight_decay"] = recipe.weight_decay  # Keras' decoupled weight decay
-    if recipe.ema:
-        # Polyak averaging: the model's weights become the moving average once per epoch,
-        # so validation, early stopping and the export all see the averaged weights.
-        options.update(use_ema=True, ema_momentum=recipe.ema,
-                       ema_overwrite_frequency=steps_per_epoch)
-    optimizer = OPTIMIZERS[recipe.optimizer](schedule, recipe, **options)
-    if optimizer.weight_decay:
-        use_single_pass_weight_decay(optimizer)
-    return optimizer
-
-
 def loss_and_metrics(recipe: Recipe):
     return get_task(recipe.task).loss_and_metrics(recipe)
 
@@ -362,23 +316,34 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
         unlock_workdir(workdir)
 
 
+def resolve_for_strategy(recipe: Recipe, strategy) -> Recipe:
+    """``recipe`` with what ``strategy`` cannot run replaced by what it can."""
+    import tensorflow as tf
+
+    if recipe.steps_per_execution > 1 and (
+            strategy.num_replicas_in_sync > 1
+            or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
+        # Keras' multi-step loop fails under MultiWorkerMirroredStrategy ("while/cond/
+        # Placeholder" InvalidArgumentError, seen here); distributed runs take one step a call.
+        return recipe.replace(steps_per_execution=1)
+    return recipe
+
+
 def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
                         progress_prefix: str) -> TrainResult:
     import tensorflow as tf
 
     start = time.perf_counter()
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    # The recipe as it will run, resolved once before anything is written: recipe.json,
+    # the result, the export and the card all record this one.
+    recipe = resolve_for_strategy(recipe, strategy)
     resuming = _check_resumable(recipe, workdir)
     keras.utils.set_random_seed(recipe.seed)
     if recipe.deterministic:
         # Irreversible for the process; kernels without a deterministic form then raise.
         tf.config.experimental.enable_op_determinism()
-    strategy = strategy or tf.distribute.get_strategy()
-    replicas = strategy.num_replicas_in_sync
-    if recipe.steps_per_execution > 1 and (
-            replicas > 1 or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
-        # Keras' multi-step loop fails under MultiWorkerMirroredStrategy ("while/cond/
-        # Placeholder" InvalidArgumentError, seen here); distributed runs take one step a call.
-        recipe = recipe.replace(steps_per_execution=1)
     data = prepare_data(recipe, replicas)
     set_precision(recipe.precision)
     try:

@@ -33,9 +33,9 @@ def fashion_mnist(train: int, test: int, *, seed: int = 0, validation: int = 0,
 
 
 def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
-    """One of kdl's recipe optimizers (``kdl.training.OPTIMIZERS``) at a constant rate."""
+    """One of kdl's recipe optimizers (``kdl.optimizers.OPTIMIZERS``) at a constant rate."""
     from kdl.recipes import Recipe
-    from kdl.training import OPTIMIZERS
+    from kdl.optimizers import OPTIMIZERS
 
     recipe = Recipe(name="experiment", model="mlp", optimizer=name, momentum=momentum,
                     learning_rate=learning_rate)
