@@ -62,6 +62,14 @@ def _workdir(args, recipe) -> str:
 def _strategy(args):
     from kdl.distribute import StrategyError, get_strategy
 
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        kind = getattr(args, "strategy", "auto") or "auto"
+        if kind not in ("auto", "default") or os.environ.get("TF_CONFIG"):
+            raise UsageError(f"tf.distribute strategies need the TensorFlow backend. Received: "
+                             f"--strategy {kind}{' with TF_CONFIG set' if os.environ.get('TF_CONFIG') else ''}"
+                             f" on KERAS_BACKEND={backend}")
+        return None
     try:
         return get_strategy(getattr(args, "strategy", "auto") or "auto")
     except StrategyError as e:
@@ -513,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="auto",
                    choices=["auto", "default", "one_device", "mirrored", "multi_worker", "tpu"])
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+                   help="Keras backend for training (default: $KERAS_BACKEND, else tensorflow); "
+                        "tf.data feeds every backend and the export is a TF SavedModel")
     p.add_argument("--record", action="store_true",
                    help="write this run's result as the recipe's card (recipes/cards/)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -595,6 +606,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv_for_card = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if getattr(args, "backend", None):
+        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != args.backend:
+            print(f"kdl: error: Keras is already loaded with another backend in this process. "
+                  f"Received: --backend {args.backend}", file=sys.stderr)
+            return 2
+        os.environ["KERAS_BACKEND"] = args.backend  # before Keras is first imported
     if args.command not in _WITHOUT_TENSORFLOW:
         from kdl.runtime import import_tensorflow
 

@@ -60,11 +60,88 @@ def hardware() -> dict:
 
 
 def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
-    """A ``keras.export.ExportArchive`` with ``task``'s two signatures for ``model``."""
+    """An archive with ``task``'s two signatures for ``model`` and a ``write_out(path)``:
+    ``keras.export.ExportArchive`` on TensorFlow; on JAX or PyTorch, Keras exports the
+    model's forward pass and :class:`_TFArchive` adds the same TensorFlow signatures."""
+    if keras.backend.backend() != "tensorflow":
+        return _TFArchive.around(model, task, vocabulary, top_k)
     archive = keras.export.ExportArchive()
     archive.track(model)
     get_task(task).add_endpoints(archive, model, vocabulary, top_k)
     return archive
+
+
+class _ForwardPass:
+    """What a task's endpoints use of a model (``model(x, training=False)``,
+    ``model.input_shape``), served by a SavedModel of the model's forward pass."""
+
+    def __init__(self, forward, input_shape):
+        self.forward = forward
+        self.input_shape = input_shape
+
+    def __call__(self, x, training=False):
+        return self.forward(x)
+
+
+class _TFArchive:
+    """``track``, ``add_endpoint`` and ``write_out`` as ``keras.export.ExportArchive``
+    has them, in plain TensorFlow: the signatures of a model trained on another backend."""
+
+    def __init__(self):
+        import tensorflow as tf
+
+        self.module = tf.Module()
+        self.module._tracked = []
+        self.signatures = {}
+
+    @classmethod
+    def around(cls, model: keras.Model, task: str, vocabulary, top_k: int):
+        import tempfile
+
+        import tensorflow as tf
+
+        dtype = "int32" if get_task(task).name == "char_rnn" else "float32"
+        shape = [None] + list(model.input_shape[1:])
+        inner = keras.export.ExportArchive()  # jax2tf (JAX) or torch export: Keras' own path
+        inner.track(model)
+        inner.add_endpoint("forward", lambda x: model(x, training=False),
+                           input_signature=[keras.InputSpec(shape=shape, dtype=dtype)])
+        archive = cls()
+        archive._scratch = tempfile.mkdtemp(prefix="kdl-forward-")
+        inner.write_out(archive._scratch, verbose=False)
+        import absl.logging
+
+        level = absl.logging.get_verbosity()
+        absl.logging.set_verbosity(absl.logging.ERROR)  # "unsaved custom gradients": none needed
+        try:
+            loaded = tf.saved_model.load(archive._scratch)
+        finally:
+            absl.logging.set_verbosity(level)
+        archive.track(loaded)
+        get_task(task).add_endpoints(archive, _ForwardPass(loaded.forward, model.input_shape),
+                                     vocabulary, top_k)
+        return archive
+
+    def track(self, resource) -> None:
+        self.module._tracked.append(resource)
+
+    def add_endpoint(self, name: str, fn, input_signature) -> None:
+        import tensorflow as tf
+
+        function = tf.function(fn, input_signature=input_signature)
+        setattr(self.module, name, function)
+        self.signatures[name] = function
+
+    def write_out(self, path: str, verbose: bool = False) -> None:
+        import tensorflow as tf
+
+        try:
+            # Serving needs no gradients (and jax2tf's custom ones cannot be re-saved).
+            tf.saved_model.save(self.module, path, signatures=self.signatures,
+                                options=tf.saved_model.SaveOptions(
+                                    experimental_custom_gradients=False))
+        finally:
+            shutil.rmtree(getattr(self, "_scratch", ""), ignore_errors=True)
 
 
 def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,

@@ -1,0 +1,55 @@
+"""`kdl train --backend jax`: tf.data feeds JAX, the run trains, evaluates and reports, and
+its export is a TensorFlow SavedModel with the same signatures, serving what the trained
+model predicts (checked here, on the TensorFlow backend, against its .keras file)."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, fashion_mnist_available
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+
+
+def kdl(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KERAS_BACKEND", None)
+    return subprocess.run([sys.executable, "-m", "kdl.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@needs_jax
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_jax_run_exports_a_saved_model_that_serves_its_predictions(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from kdl.data import load_image_dataset
+
+    out = kdl("train", "mlp_fashion_mnist", "--smoke", "--backend", "jax", "--workdir",
+              str(tmp_path / "w"), "--export-dir", str(tmp_path / "e"), "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "warning" not in out.stderr.lower(), out.stderr[-2000:]
+    loaded = tf.saved_model.load(str(tmp_path / "e" / "mlp_fashion_mnist" / "1"))
+    assert set(loaded.signatures) == {"serving_default", "serving_float"}
+    images = load_image_dataset("fashion_mnist").arrays["test"][0][:16]
+    served = loaded.signatures["serving_default"](tf.constant(images))
+    model = keras.saving.load_model(tmp_path / "w" / "model.keras", safe_mode=True)
+    expected = model.predict(images.astype("float32"), verbose=0)
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
+    assert served["class_ids"].dtype == tf.int64
+    np.testing.assert_array_equal(served["class_ids"].numpy(), expected.argmax(-1))
+
+
+def test_tf_distribute_is_refused_on_other_backends(tmp_path):
+    out = kdl("train", "mlp_fashion_mnist", "--smoke", "--backend", "jax", "--strategy",
+              "mirrored", "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "kdl: error: tf.distribute strategies need the TensorFlow backend. Received: "
+        "--strategy mirrored on KERAS_BACKEND=jax"]
+    assert not (tmp_path / "w").exists()
