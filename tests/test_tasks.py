@@ -48,3 +48,24 @@ def test_a_new_task_is_one_registered_class():
         from kdl import tasks
 
         tasks._TASKS.pop("test_regression_task")
+
+
+@pytest.mark.parametrize("name", __import__("kdl.recipes", fromlist=["x"]).list_recipes())
+def test_every_recipe_without_its_data_fails_in_one_line(name, monkeypatch, tmp_path):
+    """Before anything is written: one sentence saying how to get the data."""
+    from kdl.data import DataNotFoundError
+    from kdl.data import sources
+    from kdl.recipes import get_recipe
+    from kdl.training import check_data
+
+    recipe = get_recipe(name)
+    monkeypatch.setenv("KDL_OFFLINE", "1")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.delenv("KDL_DATA_DIR", raising=False)
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", str(tmp_path / "none"))
+    if recipe.data.startswith("text:"):
+        recipe = recipe.replace(data=f"text:{tmp_path / 'none'}")
+    with pytest.raises(DataNotFoundError) as info:
+        check_data(recipe)
+    message = str(info.value)
+    assert "\n" not in message.strip() and len(message) < 400, message

@@ -71,12 +71,25 @@ def find_idx_files(directory: str | os.PathLike) -> dict[str, str] | None:
     return found
 
 
+_CACHE: dict[tuple, dict] = {}
+
+
 def load_idx_directory(directory: str | os.PathLike):
-    """``(x_train, y_train), (x_test, y_test)`` from the MNIST-layout files in ``directory``."""
+    """``(x_train, y_train), (x_test, y_test)`` from the MNIST-layout files in ``directory``.
+
+    Read once per process while the files are unchanged (a run checks its data exists,
+    then trains on it); the arrays are read-only."""
     files = find_idx_files(directory)
     if files is None:
         raise IDXError(f"No MNIST-layout IDX files (train-images-idx3-ubyte[.gz], ...) in {directory}")
-    arrays = {k: read_idx(p) for k, p in files.items()}
+    key = tuple(sorted((k, p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for k, p in files.items()))
+    if key not in _CACHE:
+        _CACHE.clear()  # one data set held at a time
+        arrays = {k: read_idx(p) for k, p in files.items()}
+        for a in arrays.values():
+            a.flags.writeable = False
+        _CACHE[key] = arrays
+    arrays = _CACHE[key]
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
