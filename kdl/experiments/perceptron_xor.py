@@ -39,7 +39,7 @@ def _decision_regions(ax, predict, title):
     "perceptron_xor",
     claim="A perceptron learns any linearly separable function (AND, OR) by its update "
           "rule but never XOR; one hidden layer is enough for XOR.",
-    settings={"perceptron_epochs": 50, "mlp_hidden": 4, "mlp_epochs": 800,
+    settings={"perceptron_epochs": 50, "mlp_hidden": 8, "mlp_epochs": 800,
               "mlp_learning_rate": 0.05},
     smoke={"perceptron_epochs": 12, "mlp_epochs": 300, "mlp_learning_rate": 0.1},
     verdict=verdict,
