@@ -1,0 +1,72 @@
+"""Augmentation throughput per Keras backend: each of kdl's augmentations alone in front of
+a linear classifier, trained by ``fit`` (compiled as ``fit`` compiles it on each backend),
+batches of 256 Fashion-MNIST-shaped images; "none" is the classifier alone.
+
+    python benchmarks/augment_backends.py            # runs itself once per backend
+    KERAS_BACKEND=jax python benchmarks/augment_backends.py --one
+
+Prints one JSON line per backend (images per second per augmentation) and, without
+``--one``, the ratio JAX / TensorFlow per augmentation. One process per backend, one
+after the other, on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+SPECS = {"flip": "horizontal", "crop": 2, "resized_crop": {"scale": [0.6, 1.0]},
+         "rotation": 0.05, "translation": 0.1, "zoom": 0.1, "elastic": {"alpha": 8.0},
+         "erasing": 0.2}
+
+
+def one(batch: int = 256, batches: int = 40) -> dict:
+    """Images per second of a training step with each augmentation in the model (a
+    linear classifier after it, so the augmentation is most of the step), through fit."""
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from kdl.data.augment import build_augmentation
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((batch * batches, 28, 28, 1)) * 255).astype("float32")
+    y = rng.integers(0, 10, len(x))
+    result = {"backend": keras.backend.backend()}
+    for name, value in {"none": None, **SPECS}.items():
+        layers = [keras.Input((28, 28, 1))]
+        if value is not None:
+            layers.append(build_augmentation({name: value}, (28, 28, 1), seed=0))
+        model = keras.Sequential([*layers, keras.layers.Flatten(), keras.layers.Dense(10)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile and warm up
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        result[name] = round(len(x) / (time.perf_counter() - start))
+    return result
+
+
+def main() -> None:
+    if "--one" in sys.argv:
+        print(json.dumps(one()), flush=True)
+        return
+    rows = []
+    for backend in ("tensorflow", "jax"):
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        out = subprocess.run([sys.executable, __file__, "--one"], env=env, capture_output=True,
+                             text=True)
+        if out.returncode:
+            print(json.dumps({"backend": backend, "error": out.stderr.strip().splitlines()[-1]}))
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    if len(rows) == 2:
+        print(json.dumps({"jax_over_tensorflow": {k: round(rows[1][k] / rows[0][k], 2)
+                                                  for k in ["none", *SPECS]}}))
+
+
+if __name__ == "__main__":
+    main()
