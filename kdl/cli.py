@@ -69,6 +69,10 @@ def _strategy(args):
             raise UsageError(f"tf.distribute strategies need the TensorFlow backend. Received: "
                              f"--strategy {kind}{' with TF_CONFIG set' if os.environ.get('TF_CONFIG') else ''}"
                              f" on KERAS_BACKEND={backend}")
+        if kind == "auto":
+            from kdl.distribute import use_keras_data_parallel
+
+            args.data_parallel_devices = use_keras_data_parallel()
         return None
     try:
         return get_strategy(getattr(args, "strategy", "auto") or "auto")
@@ -176,6 +180,8 @@ def cmd_train(args) -> int:
         # The first seed's model (the recipe's own seed): what a single run would export.
         export_path = export_run(first.model, first.recipe, args.export_dir, runs[0], first.data)
     summary["export_path"] = export_path
+    if getattr(args, "data_parallel_devices", 1) > 1:
+        summary["data_parallel_devices"] = args.data_parallel_devices
     summary["wall_s"] = round(time.perf_counter() - start, 2)
     if args.record and is_chief():
         command = " ".join(["kdl", *(argv_for_card or [])]) if argv_for_card else None

@@ -121,3 +121,18 @@ def is_chief() -> bool:
     if task["type"] == "chief":
         return True
     return task["type"] == "worker" and task["index"] == 0 and "chief" not in config["cluster"]
+
+
+def use_keras_data_parallel() -> int:
+    """On JAX, with more than one device, train data parallel through Keras' own
+    distribution API (``keras.distribution.DataParallel``: batches split over the devices,
+    weights replicated); returns the number of devices used (1: nothing set)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return 1
+    devices = keras.distribution.list_devices()
+    if len(devices) > 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return len(devices)
+

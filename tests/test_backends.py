@@ -53,3 +53,24 @@ def test_tf_distribute_is_refused_on_other_backends(tmp_path):
         "kdl: error: tf.distribute strategies need the TensorFlow backend. Received: "
         "--strategy mirrored on KERAS_BACKEND=jax"]
     assert not (tmp_path / "w").exists()
+
+
+@needs_jax
+def test_jax_data_parallel_over_two_logical_cpu_devices(tmp_path):
+    """keras.distribution.DataParallel: weights replicated on both devices, a step trains."""
+    code = (
+        "import numpy as np, keras\n"
+        "from kdl.distribute import use_keras_data_parallel\n"
+        "from kdl.models import get_model\n"
+        "n = use_keras_data_parallel()\n"
+        "m = get_model('mlp', hidden_units=(16,))\n"
+        "m.compile('sgd', 'sparse_categorical_crossentropy')\n"
+        "h = m.fit(np.random.rand(64, 28, 28, 1).astype('float32'), np.arange(64) % 10,\n"
+        "          batch_size=32, epochs=1, verbose=0)\n"
+        "print(n, len(m.weights[0].value.sharding.device_set), np.isfinite(h.history['loss'][0]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-3:] == ["2", "2", "True"], out.stdout
