@@ -19,7 +19,8 @@ import sys
 import time
 
 SPECS = {"flip": "horizontal", "crop": 2, "resized_crop": {"scale": [0.6, 1.0]},
-         "rotation": 0.05, "translation": 0.1, "zoom": 0.1, "elastic": {"alpha": 8.0},
+         "rotation": 0.05, "translation": 0.1, "zoom": 0.1,
+         "affine": {"rotation": 0.05, "translation": 0.1, "zoom": 0.1}, "elastic": {"alpha": 8.0},
          "erasing": 0.2}
 
 

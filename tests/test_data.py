@@ -133,11 +133,11 @@ ACTIVE = {
     "flip": "horizontal", "vertical_flip": True, "crop": 3, "resized_crop": {"scale": (0.5, 1.0)},
     "color_jitter": {"brightness": 0.3, "contrast": 0.3}, "rotation": 0.1,
     "translation": 0.1, "zoom": 0.2, "elastic": {"alpha": 10.0, "sigma": 4.0},
-    "erasing": 1.0,
+    "erasing": 1.0, "affine": {"rotation": 0.05, "translation": 0.1, "zoom": 0.1},
 }
 ZERO = {
     "crop": 0, "resized_crop": {"scale": (1.0, 1.0), "ratio": (1.0, 1.0)},
-    "rotation": 0.0, "translation": 0.0, "zoom": 0.0,
+    "rotation": 0.0, "translation": 0.0, "zoom": 0.0, "affine": 0.0,
     "elastic": {"alpha": 0.0, "sigma": 4.0}, "erasing": 0.0,
     "color_jitter": {"brightness": 0.0, "contrast": 0.0},
 }
@@ -207,6 +207,33 @@ def test_crop_with_padding_shifts_whole_images(real_batch):
     for img, src in zip(out[:8], x[:8], strict=True):
         p = np.pad(src, ((2, 2), (2, 2), (0, 0)))
         assert any(np.array_equal(img, p[i:i + 28, j:j + 28]) for i in range(5) for j in range(5))
+
+
+def test_affine_transform_by_hand():
+    """A quarter turn is np.rot90; a shift moves content by whole pixels; zoom 2 about the
+    centre samples the central half; all through kdl's transform and Keras' warp."""
+    from keras import ops
+
+    from kdl.data.augment import affine_about_center
+
+    img = np.arange(25, dtype="float32").reshape(1, 5, 5, 1)
+
+    def warp(turns, scale, dx, dy):
+        t = affine_about_center(ops.convert_to_tensor([turns]), ops.convert_to_tensor([scale]),
+                                ops.convert_to_tensor([dx]), ops.convert_to_tensor([dy]), 5, 5)
+        return np.asarray(ops.convert_to_numpy(ops.image.affine_transform(
+            img, t, interpolation="bilinear", fill_mode="constant", fill_value=-1.0)))[0, ..., 0]
+
+    quarter = warp(0.25, 1.0, 0.0, 0.0)
+    np.testing.assert_allclose(quarter, np.rot90(img[0, ..., 0], 1), atol=1e-4)
+    shifted = warp(0.0, 1.0, 1.0, 2.0)  # content moves right 1, down 2
+    np.testing.assert_allclose(shifted[2:, 1:], img[0, :3, :4, 0], atol=1e-4)
+    assert np.all(shifted[:2] == -1.0) and np.all(shifted[:, 0] == -1.0)
+    zoomed = warp(0.0, 2.0, 0.0, 0.0)  # output (0, 0) samples input (1, 1)
+    np.testing.assert_allclose(zoomed[0, 0], img[0, 1, 1, 0], atol=1e-4)
+    np.testing.assert_allclose(zoomed[2, 2], img[0, 2, 2, 0], atol=1e-4)
+    with pytest.raises(ValueError, match="rotation=0.7"):
+        data.augment.RandomAffine(rotation=0.7)
 
 
 def test_unknown_augmentation_named():
