@@ -125,19 +125,23 @@ def flat_input(input_tensor, input_shape):
 
 
 def finish_classifier(inputs, x, *, include_top, pooling, classes, classifier_activation,
-                      weights, name, input_tensor, head=None):
-    """Add the head (or pooling), build the Model, load ``weights`` if given."""
+                      weights, name, input_tensor, head=None, sequence: bool = False):
+    """Add the head (or pooling), build the Model, load ``weights`` if given.
+    ``sequence``: ``x`` is [batch, tokens, dim] (pooled over tokens), not a feature map."""
+    layers = keras.layers
+    average, maximum = (layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D) if sequence \
+        else (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
     if include_top:
         if head is not None:
             x = head(x)
         else:
-            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = average(name="avg_pool")(x)
         x = keras.layers.Dense(classes, activation=classifier_activation,
                                name="predictions")(x)
     elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = average(name="avg_pool")(x)
     elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        x = maximum(name="max_pool")(x)
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, x, name=name)

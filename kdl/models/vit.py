@@ -19,6 +19,7 @@ from kdl.models._common import (
     check_initializer,
     check_positive_int,
     check_rate,
+    finish_classifier,
     image_input,
 )
 from kdl.models._registry import register_model
@@ -108,20 +109,13 @@ def vit_tiny(
                           attention_dropout=attention_dropout,
                           kernel_initializer=kernel_initializer, name=f"block{i + 1}")
     x = layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
-    if include_top:
-        if representation == "token":
-            x = layers.Cropping1D((0, x.shape[1] - 1), name="class_token_output")(x)
-            x = layers.Flatten(name="representation")(x)
-        else:
-            x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling1D(name="max_pool")(x)
-    if input_tensor is not None:
-        inputs = keras.utils.get_source_inputs(input_tensor)
-    model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+
+    def class_token(tokens):
+        tokens = layers.Cropping1D((0, tokens.shape[1] - 1), name="class_token_output")(tokens)
+        return layers.Flatten(name="representation")(tokens)
+
+    return finish_classifier(inputs, x, include_top=include_top, pooling=pooling,
+                             classes=classes, classifier_activation=classifier_activation,
+                             weights=weights, name=name, input_tensor=input_tensor,
+                             head=class_token if representation == "token" else None,
+                             sequence=True)
