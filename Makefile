@@ -34,7 +34,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q tests
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py \
-	  tests/test_models.py -k "not real_fashion_mnist"
+	  tests/test_models.py::test_build_train_save_reload
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests

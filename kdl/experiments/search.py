@@ -76,7 +76,7 @@ def _hypermodel(kind: str, settings: dict):
     # each spends its 8 trials on 2 learning rates; 8 random trials try 8.
     settings={"trials": 8, "grid_points": 2, "learning_rate_range": [1e-3, 1.0],
               "epochs": 20, "batch_size": 32},
-    smoke={"epochs": 1},
+    smoke={"epochs": 1, "trials": 4},
     verdict=verdict,
 )
 def run(settings: dict, seeds: list, figure: str) -> dict:
