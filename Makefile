@@ -12,10 +12,18 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 setup: $(STAMP) data
 
+# PyTorch's CPU wheel for the torch pass of `make test` (PyPI's default wheel pulls CUDA):
+# the pinned local wheel where the machine has one, else PyTorch's CPU index, else none.
+TORCH_CPU ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q "$(TORCH_CPU)" 2>/dev/null || \
+	  timeout 600 $(BIN)/python -m pip install -q torch --index-url $(TORCH_INDEX) || \
+	  echo "kdl: no CPU PyTorch wheel reachable; make test will skip its PyTorch pass"
 	touch $(STAMP)
 
 # Debian's dataset-fashion-mnist: the real Fashion-MNIST, offline. Installed when
@@ -30,11 +38,15 @@ data:
 demo: setup
 	$(BIN)/kdl train lenet5_fashion_mnist
 
-# The whole suite on TensorFlow; then the models and layers on JAX (Keras 3's other backend).
+# The whole suite on TensorFlow; then the models, layers and augmentation on JAX and PyTorch.
+BACKEND_TESTS := tests/test_layers.py tests/test_models.py::test_build_train_save_reload \
+  tests/test_data.py
 test: setup
 	$(BIN)/python -m pytest -q tests
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py \
-	  tests/test_models.py::test_build_train_save_reload
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:cacheprovider $(BACKEND_TESTS)
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  KERAS_BACKEND=torch $(BIN)/python -m pytest -q -p no:cacheprovider $(BACKEND_TESTS); \
+	else echo "kdl: PyTorch not installed: the PyTorch pass is skipped"; fi
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests

@@ -15,6 +15,10 @@ Checked on Keras 3.15.1 with TensorFlow 2.21 (TensorFlow backend):
    two temporaries the size of each weight and the schedule evaluated once per weight.
 3. ``Model._initial_epoch``: the epoch ``fit`` resumes from after ``BackupAndRestore``,
    private; :class:`kdl.callbacks.ResumeInSync` reads and sets it through here.
+4. ``DataLayer`` (``keras.src.layers.preprocessing.data_layer``): the base of Keras' own
+   preprocessing layers, which run on TensorFlow inside tf.data whatever the Keras
+   backend; documented with examples but not exported as ``keras.layers.DataLayer``.
+   kdl's augmentation layers subclass it; the public name is used once Keras has one.
 """
 
 from __future__ import annotations
@@ -183,3 +187,19 @@ def get_initial_epoch(model) -> int:
 def set_initial_epoch(model, epoch: int) -> None:
     _check_initial_epoch(model)
     model._initial_epoch = int(epoch)
+
+
+# --- 4. the base class of layers that run inside tf.data on every backend ---------------
+
+def _data_layer():
+    public = getattr(keras.layers, "DataLayer", None)
+    if public is not None:
+        return public
+    try:
+        from keras.src.layers.preprocessing.data_layer import DataLayer as private
+    except ImportError:  # older Keras: its TFDataLayer has the same contract
+        from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as private
+    return private
+
+
+DataLayer = _data_layer()

@@ -61,8 +61,11 @@ def hardware() -> dict:
 
 def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
     """An archive with ``task``'s two signatures for ``model`` and a ``write_out(path)``:
-    ``keras.export.ExportArchive`` on TensorFlow; on JAX or PyTorch, Keras exports the
-    model's forward pass and :class:`_TFArchive` adds the same TensorFlow signatures."""
+    ``keras.export.ExportArchive`` on TensorFlow; on JAX, Keras exports the model's forward
+    pass (jax2tf) and :class:`_TFArchive` adds the same TensorFlow signatures; on PyTorch,
+    :class:`_ViaTensorFlow` exports the model's ``.keras`` file from a TensorFlow process."""
+    if keras.backend.backend() == "torch":
+        return _ViaTensorFlow(model, task, vocabulary, top_k)
     if keras.backend.backend() != "tensorflow":
         return _TFArchive.around(model, task, vocabulary, top_k)
     archive = keras.export.ExportArchive()
@@ -142,6 +145,43 @@ class _TFArchive:
                                     experimental_custom_gradients=False))
         finally:
             shutil.rmtree(getattr(self, "_scratch", ""), ignore_errors=True)
+
+
+class _ViaTensorFlow:
+    """``write_out`` for a model trained on PyTorch: Keras' torch export needs torch_xla
+    (pinned to another torch than kdl's), so the model goes through its backend-neutral
+    ``.keras`` file to a TensorFlow-backend process, which writes the usual archive."""
+
+    def __init__(self, model: keras.Model, task: str, vocabulary, top_k: int):
+        self.model, self.task, self.vocabulary, self.top_k = model, task, vocabulary, top_k
+
+    def write_out(self, path: str, verbose: bool = False) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="kdl-torch-export-") as scratch:
+            model_path = os.path.join(scratch, "model.keras")
+            self.model.save(model_path)
+            args = {"model": model_path, "path": path, "task": self.task, "top_k": self.top_k,
+                    "vocabulary": None if self.vocabulary is None else list(self.vocabulary)}
+            code = ("import json, sys; from kdl.export import _write_from_keras_file; "
+                    "_write_from_keras_file(**json.loads(sys.argv[1]))")
+            env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+            out = subprocess.run([sys.executable, "-c", code, json.dumps(args)], env=env,
+                                 capture_output=True, text=True)
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"Exporting through TensorFlow failed: {last}")
+
+
+def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabulary) -> None:
+    """The TensorFlow side of :class:`_ViaTensorFlow` (run with KERAS_BACKEND=tensorflow)."""
+    import kdl.layers  # noqa: F401  (registers kdl's serializable layers)
+    import kdl.models  # noqa: F401
+
+    loaded = keras.saving.load_model(model, safe_mode=True)
+    build_archive(loaded, task, vocabulary, top_k).write_out(path, verbose=False)
 
 
 def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,

@@ -317,9 +317,11 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
 
 
 def resolve_for_strategy(recipe: Recipe, strategy) -> Recipe:
-    """``recipe`` with what ``strategy`` cannot run replaced by what it can."""
+    """``recipe`` with what ``strategy`` (or the Keras backend) cannot run replaced by what it can."""
     import tensorflow as tf
 
+    if recipe.steps_per_execution > 1 and keras.backend.backend() == "torch":
+        return recipe.replace(steps_per_execution=1)  # Keras' torch trainer runs one step a call
     if recipe.steps_per_execution > 1 and (
             strategy.num_replicas_in_sync > 1
             or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):

@@ -7,7 +7,8 @@ from kdl.recipes import Recipe
 RECIPE = Recipe(
     name="resnet20_fashion_mnist",
     model="resnet20",
-    description="ResNet-20 (option-A shortcuts), SGD momentum, warm-up cosine, flips and crops.",
+    description="ResNet-20 (option-A shortcuts), SGD momentum, warm-up cosine, flips and crops, "
+                "bfloat16, flip-averaged predictions.",
     augmentation={"flip": "horizontal", "crop": 2},
     normalization="channel",
     optimizer="momentum",
@@ -15,8 +16,10 @@ RECIPE = Recipe(
     schedule="warmup_cosine",
     warmup_epochs=1,
     weight_decay=1e-4,
-    epochs=30,
+    epochs=60,  # 0.946 after 60 epochs without flip-averaging (issue 10, measured elsewhere)
     batch_size=128,
+    precision="mixed_bfloat16",  # 8% faster here (README: Recipe cards)
+    test_time_flip=True,
     early_stopping_patience=8,
     target=0.949,
     target_reference="Zalando: ResNet18 0.949",

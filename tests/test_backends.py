@@ -1,6 +1,7 @@
-"""`kdl train --backend jax`: tf.data feeds JAX, the run trains, evaluates and reports, and
-its export is a TensorFlow SavedModel with the same signatures, serving what the trained
-model predicts (checked here, on the TensorFlow backend, against its .keras file)."""
+"""`kdl train --backend jax|torch`: tf.data (augmentation included) feeds the backend, the
+run trains, evaluates and reports, and its export is a TensorFlow SavedModel with the same
+signatures, serving what the trained model predicts (checked here, on the TensorFlow
+backend, against its .keras file)."""
 
 import importlib.util
 import os
@@ -13,6 +14,9 @@ import pytest
 from tests.conftest import ROOT, fashion_mnist_available
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(
+    importlib.util.find_spec(name) is None, reason=f"{name} not installed"))
+    for name in ("jax", "torch")]
 
 
 def kdl(*args, cwd):
@@ -22,19 +26,26 @@ def kdl(*args, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
-@needs_jax
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
-def test_jax_run_exports_a_saved_model_that_serves_its_predictions(tmp_path):
+def test_run_on_another_backend_exports_a_saved_model_that_serves_its_predictions(
+        backend, tmp_path):
+    """LeNet-5's smoke run: flips in tf.data, weight averaging, flip-averaged evaluation."""
+    import json
+
     import keras
     import tensorflow as tf
 
+    importlib.import_module("kdl.layers")  # registers Flip for the .keras file
     from kdl.data import load_image_dataset
 
-    out = kdl("train", "mlp_fashion_mnist", "--smoke", "--backend", "jax", "--workdir",
-              str(tmp_path / "w"), "--export-dir", str(tmp_path / "e"), "--json", cwd=tmp_path)
+    out = kdl("train", "lenet5_fashion_mnist", "--smoke", "--backend", backend, "--workdir",
+              str(tmp_path / "w"), "--export-dir", str(tmp_path / "e"), "--json", "--no-report",
+              cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "warning" not in out.stderr.lower(), out.stderr[-2000:]
-    loaded = tf.saved_model.load(str(tmp_path / "e" / "mlp_fashion_mnist" / "1"))
+    assert json.loads(out.stdout.strip().splitlines()[-1])["test_metrics"]["accuracy"] > 0.1
+    loaded = tf.saved_model.load(str(tmp_path / "e" / "lenet5_fashion_mnist" / "1"))
     assert set(loaded.signatures) == {"serving_default", "serving_float"}
     images = load_image_dataset("fashion_mnist").arrays["test"][0][:16]
     served = loaded.signatures["serving_default"](tf.constant(images))

@@ -64,3 +64,15 @@ def test_patched_reduce_keeps_keras_behaviour_off_multi_worker(monkeypatch):
         theirs = original(values, strategy, reduction)
         for key in values:
             np.testing.assert_array_equal(ours[key], theirs[key])
+
+
+def test_data_layer_is_private_and_still_has_its_contract():
+    """Fails once Keras exports DataLayer (then drop the private import) or changes what
+    kdl's augmentation layers rely on: a DynamicBackend and per-backend seed generators."""
+    import keras
+
+    assert not hasattr(keras.layers, "DataLayer"), "Keras exports DataLayer now: use it"
+    assert issubclass(compat.DataLayer, keras.layers.Layer)
+    layer = compat.DataLayer()
+    assert hasattr(layer, "backend") and hasattr(layer.backend, "set_backend")
+    assert callable(getattr(compat.DataLayer, "_get_seed_generator", None))

@@ -9,6 +9,8 @@ from kdl.layers import (Flip, LocalResponseNormalization, MaskingNoise, WeightNo
                         ZeroPadShortcut, initialize_weight_norm, with_test_time_flip)
 
 RNG = np.random.default_rng(0)
+# Backend tensors to numpy on every backend (a torch tensor that requires grad has no __array__).
+_np = keras.ops.convert_to_numpy
 
 
 def _round_trip(layer, x, tmp_path):
@@ -37,17 +39,17 @@ def test_weight_norm_equals_g_v_over_norm_v(inner, tmp_path):
     y0 = layer(x)
     # Freshly wrapped: g = ||v||, so it computes what the plain layer computes.
     plain = layer.layer
-    np.testing.assert_allclose(y0, plain(x), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(y0), _np(plain(x)), rtol=1e-4, atol=1e-5)
     # Now change g and check against the hand computation of w = g v / ||v||.
     g = RNG.random(layer.g.shape).astype("float32") + 0.5
     layer.g.assign(g)
-    v = np.asarray(plain.kernel)
+    v = _np(plain.kernel)
     w = g * v / np.sqrt(np.sum(v**2, axis=tuple(range(v.ndim - 1))))
     saved = v.copy()
     plain.kernel.assign(w)
     expected = plain(x)
     plain.kernel.assign(saved)
-    np.testing.assert_allclose(layer(x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(layer(x)), _np(expected), rtol=1e-4, atol=1e-5)
     _round_trip(layer, x, tmp_path)
 
 
@@ -56,10 +58,10 @@ def test_weight_norm_trains_g_and_v():
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     x, y = RNG.random((32, 5)).astype("float32"), RNG.random((32, 3)).astype("float32")
     layer = model.layers[0]
-    g0, v0 = np.asarray(layer.g).copy(), np.asarray(layer.layer.kernel).copy()
+    g0, v0 = _np(layer.g).copy(), _np(layer.layer.kernel).copy()
     loss = model.fit(x, y, epochs=3, verbose=0).history["loss"]
     assert loss[-1] < loss[0] and np.all(np.isfinite(loss))
-    assert not np.allclose(g0, layer.g) and not np.allclose(v0, layer.layer.kernel)
+    assert not np.allclose(g0, _np(layer.g)) and not np.allclose(v0, _np(layer.layer.kernel))
     assert {w.name for w in layer.trainable_weights} >= {"g", "kernel", "bias"}
 
 
@@ -70,10 +72,10 @@ def test_weight_norm_data_dependent_init_standardizes_preactivations():
     second = WeightNormalization(keras.layers.Dense(8), data_init=True)
     model = keras.Model(inputs, second(first(inputs)))
     assert initialize_weight_norm(model, x) == 2
-    for layer, layer_in in ((first, x), (second, np.asarray(first(x)))):
-        pre = layer_in @ np.asarray(layer.g * layer.layer.kernel /
-                                    np.linalg.norm(layer.layer.kernel, axis=0))
-        pre = pre + np.asarray(layer.layer.bias)
+    for layer, layer_in in ((first, x), (second, _np(first(x)))):
+        kernel = _np(layer.layer.kernel)
+        pre = layer_in @ (_np(layer.g) * kernel / np.linalg.norm(kernel, axis=0))
+        pre = pre + _np(layer.layer.bias)
         np.testing.assert_allclose(pre.mean(axis=0), 0.0, atol=1e-3)
         np.testing.assert_allclose(pre.std(axis=0), 1.0, atol=1e-3)
 
@@ -91,7 +93,7 @@ def backend_gradient(fn, x, upstream):
     if backend == "jax":
         import jax
 
-        return np.asarray(jax.grad(lambda t: (fn(t) * upstream).sum())(x))
+        return _np(jax.grad(lambda t: (fn(t) * upstream).sum())(x))
     if backend == "torch":
         import torch
 
@@ -135,7 +137,7 @@ def test_lrn_equals_tensorflow(radius, bias, alpha, beta, tmp_path):
 
 def test_zero_pad_shortcut():
     x = RNG.random((2, 8, 8, 16)).astype("float32")
-    y = np.asarray(ZeroPadShortcut(32, 2)(x))
+    y = _np(ZeroPadShortcut(32, 2)(x))
     assert y.shape == (2, 4, 4, 32)
     np.testing.assert_array_equal(y[..., 8:24], x[:, ::2, ::2, :])
     assert not y[..., :8].any() and not y[..., 24:].any()
@@ -144,8 +146,8 @@ def test_zero_pad_shortcut():
 def test_masking_noise_zeroes_a_fraction_only_in_training():
     x = np.ones((200, 50), "float32")
     layer = MaskingNoise(0.3, seed=1)
-    np.testing.assert_array_equal(layer(x), x)
-    y = np.asarray(layer(x, training=True))
+    np.testing.assert_array_equal(_np(layer(x)), x)
+    y = _np(layer(x, training=True))
     assert set(np.unique(y)) <= {0.0, 1.0}
     assert abs((y == 0).mean() - 0.3) < 0.02
 
@@ -153,9 +155,9 @@ def test_masking_noise_zeroes_a_fraction_only_in_training():
 def test_flip_reverses_one_axis_always(tmp_path):
     x = RNG.random((2, 4, 5, 3)).astype("float32")
     layer = Flip(2)
-    np.testing.assert_array_equal(layer(x), x[:, :, ::-1, :])
-    np.testing.assert_array_equal(layer(x, training=True), x[:, :, ::-1, :])
-    np.testing.assert_array_equal(Flip(1)(x), x[:, ::-1, :, :])
+    np.testing.assert_array_equal(_np(layer(x)), x[:, :, ::-1, :])
+    np.testing.assert_array_equal(_np(layer(x, training=True)), x[:, :, ::-1, :])
+    np.testing.assert_array_equal(_np(Flip(1)(x)), x[:, ::-1, :, :])
     _round_trip(layer, x, tmp_path)
     with pytest.raises(ValueError, match="Received: axis=0"):
         Flip(0)

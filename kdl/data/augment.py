@@ -4,7 +4,8 @@ Each transform is a Keras layer: apply it to float batches inside tf.data on the
 (:func:`kdl.data.pipeline.make_pipeline` does), or put it inside a model, where it
 is active only in training. :func:`build_augmentation` turns a recipe's spec, e.g.
 ``{"flip": "horizontal", "crop": 2, "elastic": {"alpha": 34, "sigma": 4}, "erasing": 0.5}``,
-into one ``keras.Sequential``.
+into one ``keras.layers.Pipeline``. They subclass Keras' ``DataLayer``, as Keras' own
+preprocessing layers do: inside tf.data they run on TensorFlow on every Keras backend.
 
 Which are Keras' own and which are kdl's:
 
@@ -37,10 +38,52 @@ import math
 from collections.abc import Callable
 
 import keras
-from keras import ops
+from keras import ops as keras_ops
+
+from kdl._keras_compat import DataLayer
 
 
-def _affine_batch(images, a0, a2, b1, b2, interpolation, fill_value=0.0):
+class _Ops:
+    """``keras.ops``' names on the backend a :class:`DataLayer` runs on: TensorFlow inside
+    tf.data (whatever Keras' backend), Keras' own backend inside a model."""
+
+    def __init__(self, backend):
+        self._backend = backend
+        self.image = backend.image
+
+    def __getattr__(self, name):
+        for part in ("numpy", "core", "math", "nn"):
+            fn = getattr(getattr(self._backend, part), name, None)
+            if fn is not None:
+                return fn
+        return getattr(self._backend, name)
+
+
+class _AugmentationLayer(DataLayer):
+    """A seeded transform that runs in tf.data on every Keras backend (Keras' DataLayer)."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def ops(self) -> _Ops:
+        return _Ops(self.backend)
+
+    def uniform(self, shape, minval=0.0, maxval=1.0):
+        return self.backend.random.uniform(shape, minval=minval, maxval=maxval, dtype="float32",
+                                           seed=self._get_seed_generator(self.backend._backend))
+
+    def randint(self, shape, minval, maxval):
+        return self.backend.random.randint(shape, minval=minval, maxval=maxval, dtype="int32",
+                                           seed=self._get_seed_generator(self.backend._backend))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _affine_batch(ops, images, a0, a2, b1, b2, interpolation, fill_value=0.0):
     """Per-image axis-aligned affine warp: output (x, y) <- input (a0 x + a2, b1 y + b2)."""
     zeros = ops.zeros_like(a0)
     transform = ops.stack([a0, zeros, a2, zeros, b1, b2, zeros, zeros], axis=-1)
@@ -49,7 +92,7 @@ def _affine_batch(images, a0, a2, b1, b2, interpolation, fill_value=0.0):
                                       data_format="channels_last")
 
 
-def _batched(images):
+def _batched(ops, images):
     """Work on a batch; accept one image too."""
     if len(images.shape) == 3:
         return ops.expand_dims(images, 0), True
@@ -57,26 +100,25 @@ def _batched(images):
 
 
 @keras.saving.register_keras_serializable(package="kdl")
-class RandomCropWithPadding(keras.layers.Layer):
+class RandomCropWithPadding(_AugmentationLayer):
     """Pad by ``padding`` pixels (zeros) and crop back at a random offset, per image."""
 
     def __init__(self, padding: int, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
             raise ValueError(f"`padding` must be a non-negative integer. Received: padding={padding!r}")
         self.padding = padding
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        ops = self.ops
         if not training or self.padding == 0:
             return images
-        x, single = _batched(images)
+        x, single = _batched(ops, images)
         n, h, w, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
         p = self.padding
         # One gather from the zero-padded batch at per-image integer offsets: several
         # times faster on the CPU than an affine warp.
-        offsets = keras.random.randint((n, 2), 0, 2 * p + 1, seed=self.seed_generator)
+        offsets = self.randint((n, 2), 0, 2 * p + 1)
         pw, ph = w + 2 * p, h + 2 * p
         flat = ops.reshape(ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), (-1, c))
         start = ops.arange(n, dtype="int32") * (ph * pw) + offsets[:, 0] * pw + offsets[:, 1]
@@ -92,7 +134,7 @@ class RandomCropWithPadding(keras.layers.Layer):
         return {**super().get_config(), "padding": self.padding, "seed": self.seed}
 
 
-def affine_about_center(turns, scale, dx, dy, height: int, width: int):
+def affine_about_center(turns, scale, dx, dy, height: int, width: int, ops=keras_ops):
     """The 8-parameter transform (output pixel -> input pixel) that rotates by ``turns``
     of a full turn and zooms by ``scale`` (>1 zooms in) about the image centre, then
     shifts the content by (``dx``, ``dy``) pixels; each argument is per image, [n]."""
@@ -104,7 +146,7 @@ def affine_about_center(turns, scale, dx, dy, height: int, width: int):
 
 
 @keras.saving.register_keras_serializable(package="kdl")
-class RandomAffine(keras.layers.Layer):
+class RandomAffine(_AugmentationLayer):
     """Random rotation, translation and zoom in one warp, per image, constant fill.
 
     ``rotation``: fraction of a full turn, drawn in [-rotation, rotation] (Keras'
@@ -115,7 +157,7 @@ class RandomAffine(keras.layers.Layer):
 
     def __init__(self, rotation: float = 0.0, translation: float = 0.0, zoom: float = 0.0,
                  fill_value: float = 0.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         for arg, value, top in (("rotation", rotation, 0.5), ("translation", translation, 1.0),
                                 ("zoom", zoom, 1.0)):
             if isinstance(value, bool) or not isinstance(value, int | float) \
@@ -123,18 +165,17 @@ class RandomAffine(keras.layers.Layer):
                 raise ValueError(f"`{arg}` must be in [0, {top}). Received: {arg}={value!r}")
         self.rotation, self.translation, self.zoom = float(rotation), float(translation), float(zoom)
         self.fill_value = float(fill_value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        ops = self.ops
         if not training or not (self.rotation or self.translation or self.zoom):
             return images
-        x, single = _batched(images)
+        x, single = _batched(ops, images)
         n, h, w = ops.shape(x)[0], x.shape[1], x.shape[2]
-        u = keras.random.uniform((n, 4), -1.0, 1.0, seed=self.seed_generator)
+        u = self.uniform((n, 4), -1.0, 1.0)
         transform = affine_about_center(u[:, 0] * self.rotation, 1.0 + u[:, 1] * self.zoom,
                                         u[:, 2] * self.translation * w,
-                                        u[:, 3] * self.translation * h, h, w)
+                                        u[:, 3] * self.translation * h, h, w, ops)
         out = ops.image.affine_transform(ops.cast(x, "float32"), transform,
                                          interpolation="bilinear", fill_mode="constant",
                                          fill_value=self.fill_value, data_format="channels_last")
@@ -151,36 +192,35 @@ class RandomAffine(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kdl")
-class RandomResizedCrop(keras.layers.Layer):
+class RandomResizedCrop(_AugmentationLayer):
     """Crop a random area fraction in ``scale`` with aspect ratio in ``ratio``, resize back."""
 
     def __init__(self, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed: int | None = None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         scale, ratio = tuple(map(float, scale)), tuple(map(float, ratio))
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"`scale` must satisfy 0 < min <= max <= 1. Received: scale={scale!r}")
         if not 0 < ratio[0] <= ratio[1]:
             raise ValueError(f"`ratio` must satisfy 0 < min <= max. Received: ratio={ratio!r}")
         self.scale, self.ratio, self.seed = scale, ratio, seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        ops = self.ops
         if not training or (self.scale == (1.0, 1.0) and self.ratio == (1.0, 1.0)):
             return images
-        x, single = _batched(images)
+        x, single = _batched(ops, images)
         n = ops.shape(x)[0]
         h, w = x.shape[1], x.shape[2]
-        area = keras.random.uniform((n,), self.scale[0], self.scale[1], seed=self.seed_generator)
-        log_r = keras.random.uniform((n,), math.log(self.ratio[0]), math.log(self.ratio[1]),
-                                     seed=self.seed_generator)
+        area = self.uniform((n,), self.scale[0], self.scale[1])
+        log_r = self.uniform((n,), math.log(self.ratio[0]), math.log(self.ratio[1]))
         r = ops.exp(log_r)
         fw = ops.minimum(ops.sqrt(area * r), 1.0)
         fh = ops.minimum(ops.sqrt(area / r), 1.0)
-        u = keras.random.uniform((n, 2), seed=self.seed_generator)
+        u = self.uniform((n, 2))
         x0 = u[:, 0] * (1.0 - fw) * (w - 1)
         y0 = u[:, 1] * (1.0 - fh) * (h - 1)
-        out = _affine_batch(ops.cast(x, "float32"), fw, x0, fh, y0, "bilinear")
+        out = _affine_batch(ops, ops.cast(x, "float32"), fw, x0, fh, y0, "bilinear")
         out = ops.cast(out, x.dtype)
         return out[0] if single else out
 
@@ -200,7 +240,7 @@ def _gaussian_kernel(sigma: float):
 
 
 @keras.saving.register_keras_serializable(package="kdl")
-class RandomElasticDistortion(keras.layers.Layer):
+class RandomElasticDistortion(_AugmentationLayer):
     """Elastic distortion of Simard, Steinkraus and Platt 2003.
 
     Each pixel is displaced by ``alpha`` times a uniform(-1, 1) random field smoothed
@@ -212,7 +252,7 @@ class RandomElasticDistortion(keras.layers.Layer):
 
     def __init__(self, alpha: float = 34.0, sigma: float = 4.0, fill_mode: str = "nearest",
                  seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if fill_mode not in ("nearest", "constant"):
             raise ValueError(
                 f"`fill_mode` must be 'nearest' or 'constant'. Received: fill_mode={fill_mode!r}"
@@ -223,12 +263,11 @@ class RandomElasticDistortion(keras.layers.Layer):
                 f"`alpha` must be >= 0 and `sigma` > 0. Received: alpha={alpha!r}, sigma={sigma!r}"
             )
         self.alpha, self.sigma, self.seed = float(alpha), float(sigma), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
         k = _gaussian_kernel(self.sigma)
         self._kernel_len = len(k)
         self._kernel = k
 
-    def _smoothing_matrix(self, size: int):
+    def _smoothing_matrix(self, ops, size: int):
         """Gaussian smoothing along one axis as a [size, size] matrix (zero boundary).
 
         Smoothing a field F by the separable Gaussian is then G_h @ F @ G_w^T: two small
@@ -241,21 +280,22 @@ class RandomElasticDistortion(keras.layers.Layer):
                          for j in range(size)])
         return ops.convert_to_tensor(rows, dtype="float32")
 
-    def _smooth(self, field):
+    def _smooth(self, ops, field):
         h, w = field.shape[1], field.shape[2]
-        gh, gw = self._smoothing_matrix(h), self._smoothing_matrix(w)
+        gh, gw = self._smoothing_matrix(ops, h), self._smoothing_matrix(ops, w)
         field = ops.matmul(field, ops.transpose(gw))
         return ops.matmul(gh, field)
 
     def call(self, images, training=True):
+        ops = self.ops
         if not training or self.alpha == 0.0:
             return images
-        x, single = _batched(images)
+        x, single = _batched(ops, images)
         dtype = x.dtype
         x = ops.cast(x, "float32")
         n, h, w, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
-        field = keras.random.uniform((n * 2, h, w), -1.0, 1.0, seed=self.seed_generator)
-        field = self._smooth(field) * self.alpha
+        field = self.uniform((n * 2, h, w), -1.0, 1.0)
+        field = self._smooth(ops, field) * self.alpha
         # Bilinear sampling from the image padded by one pixel (edge or zero). Source
         # coordinates are clipped to [-1, size - 1e-3], so all four neighbours lie inside
         # the padded image and no masks are needed. y and x are processed stacked, in few
@@ -298,7 +338,7 @@ class RandomElasticDistortion(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kdl")
-class RandomErasingFast(keras.layers.Layer):
+class RandomErasingFast(_AugmentationLayer):
     """Random erasing (Zhong et al. 2020): with probability ``factor``, a rectangle of
     ``scale`` x the image area and aspect ratio in ``ratio`` is filled with one random
     grey level per image. Built from a broadcast row/column mask: a few elementwise
@@ -307,19 +347,19 @@ class RandomErasingFast(keras.layers.Layer):
 
     def __init__(self, factor: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3),
                  value_range=(0, 255), seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if not 0.0 <= factor <= 1.0:
             raise ValueError(f"`factor` must be in [0, 1]. Received: factor={factor!r}")
         self.factor, self.scale, self.ratio = float(factor), tuple(scale), tuple(ratio)
         self.value_range, self.seed = tuple(value_range), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        ops = self.ops
         if not training or self.factor == 0.0:
             return images
-        x, single = _batched(images)
+        x, single = _batched(ops, images)
         n, h, w = ops.shape(x)[0], x.shape[1], x.shape[2]
-        u = keras.random.uniform((n, 6), seed=self.seed_generator)
+        u = self.uniform((n, 6))
         area = (self.scale[0] + u[:, 1] * (self.scale[1] - self.scale[0])) * (h * w)
         log_r = math.log(self.ratio[0]) + u[:, 2] * (math.log(self.ratio[1]) - math.log(self.ratio[0]))
         r = ops.exp(log_r)
@@ -375,7 +415,7 @@ def _color_jitter(value, channels, seed):
                                                   name="contrast"))
     if not layers:
         return keras.layers.Identity(name="color_jitter")
-    return keras.Sequential(layers, name="color_jitter")
+    return keras.layers.Pipeline(layers, name="color_jitter")
 
 
 AUGMENTATIONS: dict[str, Callable] = {
@@ -401,8 +441,11 @@ AUGMENTATIONS: dict[str, Callable] = {
 }
 
 
-def build_augmentation(spec: dict | None, image_shape, seed: int = 0) -> keras.Sequential | None:
-    """One ``keras.Sequential`` applying ``spec``'s transforms in order (None if empty)."""
+def build_augmentation(spec: dict | None, image_shape, seed: int = 0) -> keras.layers.Pipeline | None:
+    """One ``keras.layers.Pipeline`` applying ``spec``'s transforms in order (None if empty).
+
+    A Pipeline, not a Sequential: inside tf.data it leaves its inputs TensorFlow tensors,
+    so the pipeline runs on every Keras backend."""
     if not spec:
         return None
     from kdl.models._registry import unknown_name_message
@@ -412,4 +455,4 @@ def build_augmentation(spec: dict | None, image_shape, seed: int = 0) -> keras.S
         if key not in AUGMENTATIONS:
             raise ValueError(unknown_name_message("augmentation", key, AUGMENTATIONS))
         layers.append(AUGMENTATIONS[key](value, image_shape[-1], seed + i))
-    return keras.Sequential(layers, name="augmentation")
+    return keras.layers.Pipeline(layers, name="augmentation")
