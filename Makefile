@@ -53,6 +53,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/backends.py
 
 lint: setup
 	$(BIN)/ruff check kdl recipes tests benchmarks

@@ -111,3 +111,18 @@ def test_decompose_times_the_three_ways_each_round():
     assert all(v > 0 for v in result["median"].values())
     assert result["kdl_model_over_hand"] == pytest.approx(
         result["median"]["kdl_model"] / result["median"]["hand"], abs=1e-3)
+
+
+def test_backend_table_covers_every_fashion_mnist_recipe_and_names_the_fastest():
+    import backends
+
+    from kdl.recipes import list_recipes
+
+    fmnist = {n for n in list_recipes() if get_recipe(n).data == "fashion_mnist"}
+    assert set(backends.STEPS) == fmnist  # a new recipe needs its window size here
+    results = {"machine": "m", "versions": {"keras": "3", "tensorflow": "2", "jax": "0",
+                                            "torch": "2"},
+               "measured_at": "now", "rounds": 1, "windows": 3,
+               "images_per_s": {"a": {"tensorflow": 100, "jax": 250, "torch": 50}}}
+    row = backends.markdown(results).splitlines()[-1]
+    assert row == "| a | 100 | 250 | 50 | JAX | 2.50 | 0.50 |"

@@ -1,0 +1,151 @@
+"""Training throughput of every Fashion-MNIST recipe on Keras' three backends, in one run.
+
+Each recipe trains as ``kdl train`` trains it (its tf.data pipeline and augmentation, its
+model, optimizer and precision; on PyTorch one step per execution, as kdl resolves it),
+timed the way ``make bench`` times it: images/s, the median of timed windows after a
+warm-up that covers compilation. One process per backend; the backends take turns,
+``--rounds`` times, so that this VM's drifts in speed fall on all of them alike.
+
+    python benchmarks/backends.py [--rounds 2] [--recipes mlp_fashion_mnist,...]
+    KERAS_BACKEND=jax python benchmarks/backends.py --one mlp_fashion_mnist,...
+
+Writes ``benchmarks/results/backends.json`` and the README's table between its
+``backends`` markers. Benchmarks report; they never assert a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+START, END = "<!-- backends:start -->", "<!-- backends:end -->"
+BACKENDS = ("tensorflow", "jax", "torch")
+# Steps per timed window: a few seconds each at this CPU's rates (make bench's rates).
+STEPS = {"mlp_fashion_mnist": 400, "lenet5_fashion_mnist": 160,
+         "autoencoder_fashion_mnist": 200, "sdae_fashion_mnist": 400,
+         "resnet20_fashion_mnist": 16, "alexnet_fashion_mnist": 8,
+         "resnet18_fashion_mnist": 8, "vgg16_fashion_mnist": 3, "vit_tiny_fashion_mnist": 6}
+
+
+def one(names: list[str], windows: int) -> dict:
+    """Images/s of each recipe on this process' Keras backend."""
+    sys.path.insert(0, ROOT)
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import keras
+    import tensorflow as tf
+
+    import run_all
+    from kdl.recipes import get_recipe
+    from kdl.training import resolve_for_strategy, set_precision
+
+    out = {"backend": keras.backend.backend()}
+    for name in names:
+        recipe = resolve_for_strategy(get_recipe(name), tf.distribute.get_strategy())
+        spe = recipe.steps_per_execution
+        steps = max(spe, STEPS[name] // spe * spe)
+        set_precision(recipe.precision)
+        try:
+            rate, _, _ = run_all.kdl_throughput(recipe, windows, steps, 2 * spe + 2)
+        finally:
+            set_precision("float32")
+        out[name] = round(rate)
+        print(json.dumps({"backend": out["backend"], name: out[name]}), file=sys.stderr,
+              flush=True)
+    return out
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one", metavar="RECIPES", help="measure on this process' backend")
+    parser.add_argument("--recipes", default=",".join(STEPS))
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(one(args.one.split(","), args.windows)))
+        return {}
+    names = args.recipes.split(",")
+    unknown = sorted(set(names) - set(STEPS))
+    if unknown:
+        parser.error(f"no throughput settings for {', '.join(unknown)}. Received: --recipes "
+                     f"{args.recipes}")
+    rates = {b: {n: [] for n in names} for b in BACKENDS}
+    start = time.perf_counter()
+    for _ in range(args.rounds):
+        for backend in BACKENDS:
+            env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one",
+                                   ",".join(names), "--windows", str(args.windows)],
+                                  env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                sys.exit(f"backends.py: {backend} failed: {last}")
+            measured = json.loads(proc.stdout.strip().splitlines()[-1])
+            for n in names:
+                rates[backend][n].append(measured[n])
+            print(json.dumps(measured), flush=True)
+    sys.path.insert(0, ROOT)
+    from kdl.export import hardware
+
+    hw = hardware()
+    results = {"machine": f"{hw.get('cpu')}, {hw.get('cpu_count')} cores",
+               "versions": _versions(), "rounds": args.rounds, "windows": args.windows,
+               "seconds": round(time.perf_counter() - start),
+               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "images_per_s": {n: {b: statistics.median(rates[b][n]) for b in BACKENDS}
+                                for n in names},
+               "runs": rates}
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "backends.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    table = markdown(results)
+    if not args.no_readme:
+        readme = os.path.join(ROOT, "README.md")
+        text = open(readme).read()
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            with open(readme, "w") as f:
+                f.write(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    print(table)
+    return results
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("keras", "tensorflow", "jax", "torch"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def markdown(results) -> str:
+    v = results["versions"]
+    lines = [f"Machine: {results['machine']}; Keras {v['keras']}, TensorFlow {v['tensorflow']}, "
+             f"JAX {v['jax']}, PyTorch {v['torch']}; {results['measured_at']}; median of "
+             f"{results['rounds']} round(s) x {results['windows']} windows "
+             f"(`python benchmarks/backends.py`).", "",
+             "| recipe | TensorFlow img/s | JAX img/s | PyTorch img/s | fastest | JAX / TF | PyTorch / TF |",
+             "|---|---|---|---|---|---|---|"]
+    names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+    for recipe, r in results["images_per_s"].items():
+        fastest = max(BACKENDS, key=lambda b: r[b])
+        lines.append(f"| {recipe} | {r['tensorflow']:.0f} | {r['jax']:.0f} | {r['torch']:.0f} | "
+                     f"{names[fastest]} | {r['jax'] / r['tensorflow']:.2f} | "
+                     f"{r['torch'] / r['tensorflow']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
