@@ -335,3 +335,16 @@ def test_vit_tiny_tokens_and_representations():
         models.get_model("vit_tiny", input_shape=(28, 28, 1), patch_size=5)
     with pytest.raises(ValueError, match="num_heads=5"):
         models.get_model("vit_tiny", hidden_dim=192, num_heads=5)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_builder_shows_its_real_signature(name):
+    """Generated variants (resnet18, vgg16, ...) show their own arguments: no architecture
+    argument left to fill, and their own name as the default model name."""
+    import inspect
+
+    from kdl.models._registry import get_model_builder
+
+    params = inspect.signature(get_model_builder(name)).parameters
+    assert [p for p, v in params.items() if v.default is inspect.Parameter.empty] == []
+    assert params["name"].default == name

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
+import inspect
 from collections.abc import Callable
 
 from kdl._names import close_matches, unknown_name_message  # noqa: F401 (re-exported)
@@ -42,3 +44,23 @@ def get_model(name: str, **kwargs):
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching the fnmatch ``pattern``, sorted."""
     return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+
+
+def register_variant(variant: str, generic: Callable, *args, doc: str) -> Callable:
+    """Register ``generic`` with its architecture arguments ``args`` fixed as ``variant``
+    (``resnet18``, ``vgg16``), showing its real signature: the remaining arguments, with
+    ``name`` defaulting to the variant."""
+
+    @functools.wraps(generic)
+    def builder(**kwargs):
+        kwargs.setdefault("name", variant)
+        return generic(*args, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = variant
+    builder.__doc__ = doc
+    signature = inspect.signature(generic)
+    params = [p.replace(default=variant) if p.name == "name" else p
+              for p in list(signature.parameters.values())[len(args):]]
+    builder.__signature__ = signature.replace(parameters=params)
+    del builder.__wrapped__  # inspect and help() show the signature above, not generic's
+    return register_model(variant)(builder)

@@ -13,8 +13,6 @@ Run them with ``kdl train resnet20_fashion_mnist`` or ``kdl train resnet18_fashi
 
 from __future__ import annotations
 
-import functools
-import inspect
 
 import keras
 
@@ -27,7 +25,7 @@ from kdl.models._common import (
     finish_classifier,
     image_input,
 )
-from kdl.models._registry import register_model
+from kdl.models._registry import register_variant
 
 layers = keras.layers
 BN_EPSILON = 1.001e-5  # keras.applications' value, kept for weight compatibility
@@ -234,19 +232,8 @@ def _cifar_resnet(
 
 
 def _register(variant: str, generic, *args):
-    @functools.wraps(generic)
-    def builder(**kwargs):
-        kwargs.setdefault("name", variant)
-        return generic(*args, **kwargs)
-
-    builder.__name__ = variant
-    builder.__doc__ = f"{variant} (He et al. 2016); see kdl.models.resnet."
-    # The variant's real signature: the architecture arguments fixed, its own name.
-    signature = inspect.signature(generic)
-    params = [p.replace(default=variant) if p.name == "name" else p
-              for p in list(signature.parameters.values())[len(args):]]
-    builder.__signature__ = signature.replace(parameters=params)
-    return register_model(variant)(builder)
+    return register_variant(variant, generic, *args,
+                            doc=f"{variant} (He et al. 2016); see kdl.models.resnet.")
 
 
 resnet18 = _register("resnet18", _resnet, "basic", (2, 2, 2, 2))

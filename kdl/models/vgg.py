@@ -9,7 +9,6 @@ name. ``batch_norm=True`` adds batch normalization after every convolution;
 
 from __future__ import annotations
 
-import functools
 
 import keras
 
@@ -22,7 +21,7 @@ from kdl.models._common import (
     finish_classifier,
     image_input,
 )
-from kdl.models._registry import register_model
+from kdl.models._registry import register_variant
 
 _CONFIGS = {
     "vgg11": (1, 1, 2, 2, 2),
@@ -85,14 +84,8 @@ def _vgg(
 
 
 def _register(variant: str):
-    @functools.wraps(_vgg)
-    def builder(**kwargs):
-        kwargs.setdefault("name", variant)
-        return _vgg(_CONFIGS[variant], **kwargs)
-
-    builder.__name__ = variant
-    builder.__doc__ = f"VGG {variant[3:]}-layer (Simonyan and Zisserman 2015)."
-    return register_model(variant)(builder)
+    return register_variant(variant, _vgg, _CONFIGS[variant],
+                            doc=f"VGG {variant[3:]}-layer (Simonyan and Zisserman 2015).")
 
 
 vgg11 = _register("vgg11")
