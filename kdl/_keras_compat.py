@@ -138,10 +138,9 @@ def use_single_pass_weight_decay(optimizer) -> bool:
 
     Keras 3's TensorFlow optimizer computes ``v.assign_sub(v * wd * lr)``: two temporaries
     the size of each weight, and the learning-rate schedule evaluated once per weight.
-    This evaluates the schedule once a step and makes one pass over each weight. Measured
-    here (``benchmarks/recipe_settings.py resnet18_fashion_mnist``, 11M weights): Keras'
-    decay cost 6% of ResNet-18's training throughput. Applied only where Keras' source has
-    that form; returns whether it was applied.
+    This evaluates the schedule once a step and makes one pass over each weight (the
+    difference is measured by ``benchmarks/recipe_settings.py``). Applied only where
+    Keras' source has that form; returns whether it was applied.
     """
     if keras.backend.backend() != "tensorflow" or not weight_decay_is_multi_pass():
         return False

@@ -72,7 +72,7 @@ class Recipe:
     scale_learning_rate: bool = False  # linear scaling rule: lr * replicas (Goyal et al. 2017)
     precision: str = "float32"
     deterministic: bool = False  # op determinism and ordered tf.data: one seed, one result
-    jit_compile: bool = False  # measured: XLA made LeNet-5 training 2.5x slower on this CPU
+    jit_compile: bool = False  # XLA was slower on CPU for the recipes tried (README: Performance)
     steps_per_execution: int = 1
     target_metric: str = "accuracy"
     target: float | None = None

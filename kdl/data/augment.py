@@ -9,13 +9,12 @@ preprocessing layers do: inside tf.data they run on TensorFlow on every Keras ba
 
 Which are Keras' own and which are kdl's:
 
-- Keras' layers, used as they are (measured here on batches of 128 28x28 images:
-  flip 184k images/s, translation 83k; the others were not timed): ``RandomFlip``,
+- Keras' layers, used as they are: ``RandomFlip``,
   ``RandomRotation``, ``RandomTranslation``, ``RandomZoom``, ``RandomBrightness``,
   ``RandomContrast``, ``RandomColorJitter``.
 - Written here, because Keras lacks them or does them differently:
-  ``RandomAffine`` (rotation, translation and zoom in one warp: Keras' three layers are
-  4.4x slower on JAX than on TensorFlow on this CPU; ``"affine"`` in a recipe),
+  ``RandomAffine`` (rotation, translation and zoom in one warp, fast on every backend where
+  Keras' three layers are slow on JAX; ``"affine"`` in a recipe),
   ``RandomCropWithPadding`` (Keras' ``RandomCrop`` has no padding and draws one offset
   per batch; this draws one per image, as the CIFAR recipes of He et al. 2016 do),
   ``RandomResizedCrop`` (Szegedy et al. 2015's scale and aspect-ratio crop; Keras 3
@@ -23,13 +22,12 @@ Which are Keras' own and which are kdl's:
   uniform random displacement field smoothed by a Gaussian of width ``sigma`` and
   scaled by ``alpha``; Keras' ``RandomElasticTransform`` ties alpha and sigma to the
   image size and does not expose the paper's two parameters), and
-  ``RandomErasingFast`` (Zhong et al. 2020; one grey level per erased rectangle:
-  measured 2.5x faster than Keras' ``RandomErasing``, which fills per-pixel noise,
-  74k against 186k images/s in one run, and erasing was the pipeline's second cost).
+  ``RandomErasingFast`` (Zhong et al. 2020; one grey level per erased rectangle, faster
+  than Keras' ``RandomErasing``, which fills per-pixel noise).
 
-The elastic distortion is the pipeline's main cost; its sampling is written as one
-stacked pass and four scalar gathers (measured 23.5k -> 36.5k images/s on batches of
-128); ``python benchmarks/data_pipeline.py`` measures the whole pipeline.
+The elastic distortion is the pipeline's main cost; its sampling is one stacked pass and
+four scalar gathers. ``benchmarks/data_pipeline.py`` and ``benchmarks/augment_backends.py``
+measure them; the numbers are in the README (Performance).
 """
 
 from __future__ import annotations

