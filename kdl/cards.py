@@ -76,25 +76,29 @@ def aggregate_runs(runs: list[dict]) -> dict:
     }
 
 
-def save_card(recipe, runs, pretrain=None, command: str | None = None) -> str:
+def save_card(recipe, runs, pretrain=None, command: str | None = None,
+              provenance: dict | None = None) -> str:
     """Write ``recipes/cards/RECIPE.json`` from one run's summary or several seeds'
-    (a list); the target is judged on the seeds' mean."""
-    from kdl.export import hardware
+    (a list); the target is judged on the seeds' mean. ``provenance``: the first seed's
+    record (:mod:`kdl.provenance`), kept in the card as it is."""
+    from kdl.provenance import hardware, machine_line
 
     if isinstance(runs, dict):
         runs = [{"seed": recipe.seed, **runs}]
     summary = aggregate_runs(runs)
     os.makedirs(cards_dir(), exist_ok=True)
-    hw = hardware()
+    if provenance is None:
+        hw = hardware()
+        provenance = {"hardware": hw, "machine": machine_line(hw)}
     # The export path is the recording machine's (often a temporary directory): not kept.
     card = {
         **{k: v for k, v in summary.items() if k != "export_path"},
+        **provenance,
         "model": recipe.model,
         "data": recipe.data,
         "batch_size": recipe.batch_size,
         "epochs_requested": recipe.epochs,
         "early_stopping": recipe.early_stopping_mode(),
-        "machine": f"{hw.get('cpu', hw['machine'])}, {hw['cpu_count']} cores",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "command": command or f"kdl train {recipe.name} --record",
         "pretrain": pretrain,

@@ -178,7 +178,8 @@ def cmd_train(args) -> int:
     export_path = None
     if not args.no_export and is_chief():
         # The first seed's model (the recipe's own seed): what a single run would export.
-        export_path = export_run(first.model, first.recipe, args.export_dir, runs[0], first.data)
+        export_path = export_run(first.model, first.recipe, args.export_dir, runs[0], first.data,
+                                 provenance=first.provenance)
     summary["export_path"] = export_path
     if getattr(args, "data_parallel_devices", 1) > 1:
         summary["data_parallel_devices"] = args.data_parallel_devices
@@ -186,7 +187,8 @@ def cmd_train(args) -> int:
     if args.record and is_chief():
         command = " ".join(["kdl", *(argv_for_card or [])]) if argv_for_card else None
         # The recipe as it ran (resolved for the strategy), with the seed it started from.
-        save_card(first.recipe, runs, pretrain=first.pretrain_report, command=command)
+        save_card(first.recipe, runs, pretrain=first.pretrain_report, command=command,
+                  provenance=first.provenance)
     if args.json:
         _print_json(summary)
     else:

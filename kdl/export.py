@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 
 import keras
 
-import kdl
+from kdl.provenance import hardware, machine_line, versions  # noqa: F401 (hardware re-exported)
 from kdl.tasks import get_task
 
 META_FILE = "kdl.json"
@@ -37,26 +36,6 @@ META_FILE = "kdl.json"
 def next_version(base: str) -> int:
     versions = [int(d) for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
     return max(versions, default=0) + 1
-
-
-def hardware() -> dict:
-    info = {"machine": platform.machine(), "processor": platform.processor() or None,
-            "cpu_count": os.cpu_count(), "system": platform.system()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        import tensorflow as tf
-
-        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
-    except Exception:  # hardware info is best effort, never a reason to fail an export
-        info["gpus"] = []
-    return info
 
 
 def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
@@ -185,9 +164,12 @@ def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabul
 
 
 def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,
-                       metadata: dict | None = None, vocabulary=None,
+                       metadata: dict | None = None, vocabulary=None, provenance=None,
                        _after_write=None) -> str:
-    """Export ``model`` to ``export_dir/name/<next version>``; returns the version's path."""
+    """Export ``model`` to ``export_dir/name/<next version>``; returns the version's path.
+
+    ``provenance``: the run's record (:mod:`kdl.provenance`), written into ``kdl.json``
+    as it is; without one, the versions and machine of this process."""
     base = os.path.join(export_dir, name)
     os.makedirs(base, exist_ok=True)
     start = time.perf_counter()
@@ -197,13 +179,13 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
         archive.write_out(tmp, verbose=False)
         if _after_write is not None:  # test hook: a crash point after the write
             _after_write(tmp)
+        if provenance is None:
+            hw = hardware()
+            provenance = {"versions": versions(), "hardware": hw, "machine": machine_line(hw)}
         meta = {
             **(metadata or {}),
+            **provenance,
             "params": int(model.count_params()),
-            "versions": {"kdl": kdl.__version__, "keras": keras.version(),
-                         "tensorflow": __import__("tensorflow").__version__,
-                         "python": platform.python_version()},
-            "hardware": hardware(),
             "export_s": round(time.perf_counter() - start, 3),
             "signatures": list(get_task(task).signatures),
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -244,11 +226,14 @@ def clean_stale_temporaries(export_dir: str, name: str, older_than_s: float = 36
     return removed
 
 
-def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data) -> str:
+def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
+               provenance: dict | None = None) -> str:
     """Export a trained recipe's model with its provenance (``summary``: the run's
-    measurements; ``data``: its :class:`kdl.tasks.DataBundle`). Returns the version's path."""
+    measurements; ``data``: its :class:`kdl.tasks.DataBundle`; ``provenance``: the run's
+    record, whose ``config`` is the recipe as it ran). Returns the version's path."""
     extra = get_task(recipe.task).export_metadata(data)
     meta = {**summary, "recipe": recipe.name, "config": recipe.to_dict(),
             "class_names": extra["class_names"]}
     return export_saved_model(model, export_dir, recipe.name, task=recipe.task, metadata=meta,
-                              vocabulary=data.vocabulary if "vocabulary" in extra else None)
+                              vocabulary=data.vocabulary if "vocabulary" in extra else None,
+                              provenance=provenance)

@@ -43,6 +43,7 @@ class TrainResult:
     pretrain_report: list | None = None
     activation_history: list | None = None
     workdir: str = ""
+    provenance: dict | None = None  # kdl.provenance: written into result.json, kdl.json, the card
 
     def summary(self) -> dict:
         return {
@@ -341,6 +342,9 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     # The recipe as it will run, resolved once before anything is written: recipe.json,
     # the result, the export and the card all record this one.
     recipe = resolve_for_strategy(recipe, strategy)
+    from kdl.provenance import provenance
+
+    record = provenance(recipe)
     resuming = _check_resumable(recipe, workdir)
     keras.utils.set_random_seed(recipe.seed)
     if recipe.deterministic:
@@ -377,14 +381,14 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     monitor = next((c for c in cbs if isinstance(c, kdl_callbacks.ActivationMonitor)), None)
     result = TrainResult(recipe, model, test_metrics, counter.epochs_done or recipe.epochs,
                          time.perf_counter() - start, train_s, dict(history.history), data,
-                         pretrain_report, monitor.history if monitor else None, workdir)
+                         pretrain_report, monitor.history if monitor else None, workdir, record)
     from kdl.distribute import is_chief
 
     if is_chief():
         model.save(os.path.join(workdir, "model.keras"))
         with open(os.path.join(workdir, "result.json"), "w") as f:
-            json.dump({**result.summary(), "pretrain": pretrain_report,
-                       "epoch_seconds": counter.epoch_seconds}, f, indent=2)
+            json.dump({**result.summary(), **record, "pretrain": pretrain_report,
+                       "epoch_seconds": counter.epoch_seconds}, f, indent=2, default=str)
     return result
 
 

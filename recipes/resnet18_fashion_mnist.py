@@ -10,6 +10,10 @@ RECIPE = BASE.replace(
     model="resnet18",
     image_size=(32, 32),
     description="ResNet-18 at 32x32, SGD momentum, warm-up cosine, flips and crops.",
+    # Its card's settings, not ResNet-20's later 60 epochs, bfloat16 and flip averaging.
+    epochs=30,
+    precision="float32",
+    test_time_flip=False,
     smoke_overrides={"max_train_examples": 256, "max_test_examples": 128,
                      "model_args": {"width_multiplier": 0.25}},
 )

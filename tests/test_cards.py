@@ -67,3 +67,28 @@ def test_seeds_are_recorded_and_the_target_is_judged_on_their_mean(card_dir):
     assert "accuracy 0.9170 ± 0.0036 (n=3) | 25-30 |" in row and "not every seed" in row
     low = [{**r, "test_metrics": {"accuracy": 0.910}} for r in runs]
     assert cards.aggregate_runs(low)["target_met"] is False  # the mean, not the best seed
+
+
+def test_result_export_and_card_carry_one_provenance_record(card_dir, tmp_path):
+    """result.json, the export's kdl.json and the card: the same record of what ran."""
+    import os
+
+    from kdl import cli
+    from kdl.provenance import provenance
+    from tests.conftest import fashion_mnist_available
+
+    if not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST files missing")
+    assert cli.main(["train", "mlp_fashion_mnist", "--smoke", "--record", "--no-report",
+                     "--quiet", "--workdir", str(tmp_path / "w"),
+                     "--export-dir", str(tmp_path / "e")]) == 0
+    result = json.load(open(tmp_path / "w" / "result.json"))
+    meta = json.load(open(tmp_path / "e" / "mlp_fashion_mnist" / "1" / "kdl.json"))
+    card = json.load(open(card_dir / "mlp_fashion_mnist.json"))
+    keys = set(provenance(get_recipe("mlp_fashion_mnist")))
+    assert keys <= set(result)
+    for other in (meta, card):
+        assert {k: other[k] for k in keys} == {k: result[k] for k in keys}
+    assert result["config"]["epochs"] == 1  # the smoke recipe, as it ran
+    assert result["backend"] == "tensorflow" and result["machine"].endswith(
+        f"{os.cpu_count()} cores")

@@ -64,6 +64,8 @@ def _smoke_and_check_export(name, tmp_path):
     recipe = get_recipe(name).smoke()
     result = train_and_evaluate(recipe, str(tmp_path / "work"), verbose=0)
     assert result.epochs_run == 1
+    # Two float32 computations agree to rounding; bfloat16 ones to its 8-bit mantissa.
+    atol = 1e-5 if recipe.precision == "float32" else 1e-2
     assert all(np.isfinite(v) for v in result.test_metrics.values())
     path = export_run(result.model, recipe, str(tmp_path / "exp"), result.summary(), result.data)
     assert path.endswith(os.path.join(name, "1"))
@@ -81,15 +83,17 @@ def _smoke_and_check_export(name, tmp_path):
     out = serve(tf.constant(x.astype(np.uint8)))
     expected = result.model.predict(x, verbose=0)
     key = "reconstruction" if recipe.task == "autoencoder" else "probabilities"
-    assert np.max(np.abs(out[key].numpy() - expected)) < 1e-5
+    assert np.max(np.abs(out[key].numpy() - expected)) < atol
     if recipe.task == "classification":
-        np.testing.assert_array_equal(out["class_ids"].numpy(), expected.argmax(-1))
+        top2 = np.sort(expected, axis=-1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 2 * atol  # no near-tie that rounding may flip
+        np.testing.assert_array_equal(out["class_ids"].numpy()[clear], expected.argmax(-1)[clear])
     if recipe.test_time_flip:  # the export serves the mean over the image and its mirror
         inner = next(layer for layer in result.model.layers if isinstance(layer, keras.Model))
         both = (inner.predict(x, verbose=0) + inner.predict(x[:, :, ::-1], verbose=0)) / 2
-        np.testing.assert_allclose(expected, both, atol=1e-6)
+        np.testing.assert_allclose(expected, both, atol=atol / 10)
     float_out = loaded.signatures["serving_float"](tf.constant(x))
-    assert np.max(np.abs(float_out[key].numpy() - expected)) < 1e-5
+    assert np.max(np.abs(float_out[key].numpy() - expected)) < atol
     meta = json.load(open(os.path.join(path, "kdl.json")))
     assert meta["recipe"] == name and meta["config"]["name"] == name
     assert meta["params"] == result.model.count_params()
@@ -97,7 +101,7 @@ def _smoke_and_check_export(name, tmp_path):
     assert {"kdl", "keras", "tensorflow"} <= set(meta["versions"]) and "hardware" in meta
     # And the workdir model reloads safely.
     reloaded = keras.saving.load_model(tmp_path / "work" / "model.keras", safe_mode=True)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=1e-5)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=atol)
 
 
 def recipe_vocab_index(result, c):
