@@ -38,8 +38,8 @@ data:
 demo: setup
 	$(BIN)/kdl train lenet5_fashion_mnist
 
-# The whole suite on TensorFlow; then the models, layers and augmentation on JAX and PyTorch.
-BACKEND_TESTS := tests/test_layers.py tests/test_models.py::test_build_train_save_reload \
+# The whole suite on TensorFlow; then models, layers, callbacks and augmentation on JAX and PyTorch.
+BACKEND_TESTS := tests/test_layers.py tests/test_callbacks.py tests/test_models.py::test_build_train_save_reload \
   tests/test_data.py
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -1,0 +1,91 @@
+"""kdl.callbacks on every Keras backend (`make test` runs this file on TensorFlow, JAX and
+PyTorch): the activation monitor against a hand computation, and the training callbacks
+that the engine attaches to every run."""
+
+import keras
+import numpy as np
+import pytest
+
+from kdl.callbacks import (EpochCounter, EpochProgress, LearningRateLogger, NonFiniteLossError,
+                           TerminateOnNaN)
+
+
+def _tiny(activation="relu"):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(4, activation=activation, name="hidden")(inputs)
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(h)
+    return keras.Model(inputs, out)
+
+
+def test_activation_monitor_numbers_equal_a_hand_computation():
+    from kdl.callbacks import ActivationMonitor
+
+    inputs = keras.Input((3,))
+    h = keras.layers.Dense(4, activation="relu", name="h")(inputs)
+    t = keras.layers.Dense(3, activation="tanh", name="t")(h)
+    s = keras.layers.Dense(2, activation="softplus", name="s")(t)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="predictions")(s))
+    w_h = np.array([[1, -1, 0.5, 2], [1, -1, -0.5, 0], [1, -1, 0.2, 1]], "float32")
+    model.get_layer("h").set_weights([w_h, np.zeros(4, "float32")])
+    w_t = np.array([[5, 0, 1], [0, 0, 1], [1, 0, -1], [0, 1, 0]], "float32")
+    model.get_layer("t").set_weights([w_t, np.zeros(3, "float32")])
+    model.get_layer("s").set_weights([np.array([[-50, 1], [-50, 1], [-50, 1]], "float32"),
+                                      np.zeros(2, "float32")])
+    x = np.abs(np.random.default_rng(0).normal(size=(16, 3))).astype("float32") + 0.1
+    monitor = ActivationMonitor(x)
+    monitor.set_model(model)
+    stats = monitor.measure()
+    a_h = np.maximum(x @ w_h, 0)
+    a_t = np.tanh(a_h @ w_t)
+    a_s = np.log1p(np.exp(a_t @ np.array([[-50, 1]] * 3, "float32").reshape(3, 2)))
+    assert stats["act/h/dead"] == 0.25  # unit 1 (all -1 weights, positive inputs) never fires
+    assert stats["act/h/mean"] == pytest.approx(a_h.mean(), rel=1e-5)
+    assert stats["act/h/std"] == pytest.approx(a_h.std(), rel=1e-5)
+    assert stats["act/t/saturated"] == pytest.approx(np.mean(np.abs(a_t) >= 0.98))
+    assert stats["act/s/dead"] == pytest.approx(np.mean(np.all(a_s <= 0.01, axis=0)))
+    live = a_h[:, a_h.std(0) > 0]
+    c = np.corrcoef(live, rowvar=False)
+    assert stats["act/h/corr"] == pytest.approx(np.abs(c[~np.eye(len(c), dtype=bool)]).mean(),
+                                                rel=1e-4)
+    assert "act/predictions/mean" not in stats
+
+
+@pytest.mark.parametrize("activation", ["selu", "gelu", "swish", "softplus", "elu", "leaky_relu",
+                                        "relu6", "hard_sigmoid", "softsign"])
+def test_every_rectifier_and_bounded_activation_is_monitored(activation):
+    from kdl.callbacks import ActivationMonitor
+
+    model = _tiny(activation)
+    monitor = ActivationMonitor(np.ones((4, 5), "float32"))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(np.ones((4, 5)), np.zeros(4), epochs=1, verbose=0, callbacks=[monitor])
+    keys = set(monitor.history[-1])
+    assert {"act/hidden/mean", "act/hidden/corr"} <= keys
+    assert "act/hidden/dead" in keys or "act/hidden/saturated" in keys
+    assert [h["epoch"] for h in monitor.history] == [-1, 0]  # a pass before the first update
+
+
+def test_terminate_on_nan_stops_with_where_and_what_to_try():
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(10.0), "mse")  # far past 2 / the curvature: diverges
+    x = np.full((64, 5), 10.0, "float32")
+    with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf) at epoch \d+, batch \d+"):
+        model.fit(x, np.zeros(64), batch_size=8, epochs=20, verbose=0,
+                  callbacks=[TerminateOnNaN()])
+
+
+def test_counter_logger_and_progress_report_each_epoch():
+    model = _tiny()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    model.compile(keras.optimizers.SGD(schedule), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    counter, lines = EpochCounter(), []
+    history = model.fit(np.ones((8, 5), "float32"), np.zeros(8), batch_size=4, epochs=2,
+                        verbose=0, callbacks=[counter, LearningRateLogger(),
+                                              EpochProgress(2, print_fn=lines.append)])
+    assert counter.epochs_done == 2 and len(counter.epoch_seconds) == 2
+    # Two steps an epoch, the rate halved each step: 0.1 * 0.5**2 after epoch 1, **4 after 2.
+    np.testing.assert_allclose(history.history["learning_rate"], [0.025, 0.00625], rtol=1e-5)
+    assert lines[0].startswith("epoch 1/2  loss ") and "accuracy" in lines[0]
+    assert "lr 2.50e-02" in lines[0] and "ETA" in lines[0] and "ETA" not in lines[1]
