@@ -40,9 +40,9 @@ demo: setup
 
 # The whole suite on TensorFlow; then models, layers, callbacks and augmentation on JAX and PyTorch.
 BACKEND_TESTS := tests/test_layers.py tests/test_callbacks.py tests/test_models.py::test_build_train_save_reload \
-  tests/test_data.py
+  tests/test_augment.py
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:cacheprovider $(BACKEND_TESTS)
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  KERAS_BACKEND=torch $(BIN)/python -m pytest -q -p no:cacheprovider $(BACKEND_TESTS); \
