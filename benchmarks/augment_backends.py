@@ -6,7 +6,7 @@ batches of 256 Fashion-MNIST-shaped images; "none" is the classifier alone.
     KERAS_BACKEND=jax python benchmarks/augment_backends.py --one
 
 Prints one JSON line per backend (images per second per augmentation) and, without
-``--one``, the ratio JAX / TensorFlow per augmentation. One process per backend, one
+``--one``, each backend's ratio to TensorFlow per augmentation. One process per backend, one
 after the other, on the same machine.
 """
 
@@ -55,7 +55,7 @@ def main() -> None:
         print(json.dumps(one()), flush=True)
         return
     rows = []
-    for backend in ("tensorflow", "jax"):
+    for backend in ("tensorflow", "jax", "torch"):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         out = subprocess.run([sys.executable, __file__, "--one"], env=env, capture_output=True,
                              text=True)
@@ -64,10 +64,11 @@ def main() -> None:
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    if len(rows) == 2:
-        print(json.dumps({"jax_over_tensorflow": {k: round(rows[1][k] / rows[0][k], 2)
-                                                  for k in ["none", *SPECS]}}))
-
+    tf_row = next((r for r in rows if r["backend"] == "tensorflow"), None)
+    for row in rows:
+        if tf_row is not None and row is not tf_row:
+            print(json.dumps({f"{row['backend']}_over_tensorflow": {
+                k: round(row[k] / tf_row[k], 2) for k in ["none", *SPECS]}}))
 
 if __name__ == "__main__":
     main()

@@ -83,7 +83,8 @@ def test_build_train_save_reload(name, tmp_path):
         assert tuple(out.shape) == (4, SMALL.get(name, {}).get("classes", 10))
         np.testing.assert_allclose(np.sum(np.asarray(out), axis=-1), 1.0, rtol=1e-4)
         loss = "sparse_categorical_crossentropy"
-    model.compile(optimizer="adam", loss=loss, run_eagerly=True)  # tracing deep nets is slow
+    # Eager: tracing deep nets is slow (on JAX too: jit measured slower here than op by op).
+    model.compile(optimizer="adam", loss=loss, run_eagerly=True)
     history = model.fit(x, y, epochs=1, verbose=0)
     assert np.isfinite(history.history["errors" if name == "perceptron" else "loss"][0])
     path = tmp_path / f"{name}.keras"
