@@ -126,3 +126,15 @@ def test_backend_table_covers_every_fashion_mnist_recipe_and_names_the_fastest()
                "images_per_s": {"a": {"tensorflow": 100, "jax": 250, "torch": 50}}}
     row = backends.markdown(results).splitlines()[-1]
     assert row == "| a | 100 | 250 | 50 | JAX | 2.50 | 0.50 |"
+
+
+def test_early_stopping_replay_follows_keras_rule():
+    import early_stopping_posthoc as posthoc
+
+    rows = [{"val_loss": v, "val_accuracy": a} for v, a in
+            [(1.0, .5), (0.8, .6), (0.9, .62), (0.85, .63), (0.7, .7), (0.75, .71)]]
+    stopped = posthoc.replay(rows[:4], "val_loss", 2)
+    assert (stopped["stopped_at_epoch"], stopped["kept_epoch"]) == (4, 2)
+    assert stopped["kept_val_accuracy"] == 0.6 and stopped["last_val_accuracy"] == 0.63
+    ran = posthoc.replay(rows, "val_loss", 3)  # never stopped: the last weights are kept
+    assert (ran["stopped_at_epoch"], ran["kept_epoch"]) == (None, 6)
