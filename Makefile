@@ -61,7 +61,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
-	$(BIN)/python benchmarks/backends.py
+	$(BIN)/python benchmarks/backends.py --quick
 
 lint: setup
 	$(BIN)/ruff check kdl recipes tests benchmarks

@@ -6,6 +6,7 @@ training seconds, training accuracy, test accuracy, and test accuracy of predict
 averaged over each image and its mirror image (``Recipe.test_time_flip``).
 
     python benchmarks/accuracy_curve.py lenet5_fashion_mnist '{"ema": null}'
+    python benchmarks/accuracy_curve.py lenet5_fashion_mnist '{"learning_rate": 0.004}' --stop-after 4
 
 Each line printed is JSON; the last one has the whole curve and the best values.
 """
@@ -26,6 +27,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe")
     parser.add_argument("variant", nargs="?", default="{}", help="JSON: recipe fields to change")
+    parser.add_argument("--stop-after", type=int, metavar="EPOCHS",
+                        help="stop after this many epochs (the schedule still spans the "
+                             "recipe's epochs): the start of a curve")
     args = parser.parse_args(argv)
     import keras
     import numpy as np
@@ -65,6 +69,8 @@ def main(argv=None) -> dict:
                          round(float(((probs + flipped).argmax(1) == labels).mean()), 4)}
             curve.append(point)
             print(json.dumps(point), flush=True)
+            if args.stop_after and epoch + 1 >= args.stop_after:
+                self.model.stop_training = True
 
     model.fit(data.train, epochs=recipe.epochs, verbose=0, callbacks=[Probe()])
     result = {"recipe": args.recipe, "variant": changes, "curve": curve,

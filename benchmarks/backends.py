@@ -6,11 +6,13 @@ timed the way ``make bench`` times it: images/s, the median of timed windows aft
 warm-up that covers compilation. One process per backend; the backends take turns,
 ``--rounds`` times, so that this VM's drifts in speed fall on all of them alike.
 
-    python benchmarks/backends.py [--rounds 2] [--recipes mlp_fashion_mnist,...]
+    python benchmarks/backends.py [--rounds 2] [--quick | --recipes mlp_fashion_mnist,...]
     KERAS_BACKEND=jax python benchmarks/backends.py --one mlp_fashion_mnist,...
 
-Writes ``benchmarks/results/backends.json`` and the README's table between its
-``backends`` markers. Benchmarks report; they never assert a time.
+Writes ``benchmarks/results/backends.json`` (a run of some recipes replaces their rows and
+keeps the others measured on this machine with these versions) and the README's table
+between its ``backends`` markers. ``make bench`` runs ``--quick``: the large recipes on
+JAX take well over ten minutes on a 2-core CPU. Benchmarks report; they never assert a time.
 """
 
 from __future__ import annotations
@@ -61,10 +63,16 @@ def one(names: list[str], windows: int) -> dict:
     return out
 
 
+QUICK = ("mlp_fashion_mnist", "lenet5_fashion_mnist", "autoencoder_fashion_mnist",
+         "sdae_fashion_mnist")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", metavar="RECIPES", help="measure on this process' backend")
     parser.add_argument("--recipes", default=",".join(STEPS))
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the small recipes only ({', '.join(QUICK)})")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--no-readme", action="store_true")
@@ -72,7 +80,7 @@ def main(argv=None) -> dict:
     if args.one:
         print(json.dumps(one(args.one.split(","), args.windows)))
         return {}
-    names = args.recipes.split(",")
+    names = list(QUICK) if args.quick else args.recipes.split(",")
     unknown = sorted(set(names) - set(STEPS))
     if unknown:
         parser.error(f"no throughput settings for {', '.join(unknown)}. Received: --recipes "
@@ -93,18 +101,17 @@ def main(argv=None) -> dict:
                 rates[backend][n].append(measured[n])
             print(json.dumps(measured), flush=True)
     sys.path.insert(0, ROOT)
-    from kdl.export import hardware
+    from kdl.provenance import hardware, machine_line, versions
 
-    hw = hardware()
-    results = {"machine": f"{hw.get('cpu')}, {hw.get('cpu_count')} cores",
-               "versions": _versions(), "rounds": args.rounds, "windows": args.windows,
-               "seconds": round(time.perf_counter() - start),
-               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "images_per_s": {n: {b: statistics.median(rates[b][n]) for b in BACKENDS}
-                                for n in names},
-               "runs": rates}
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = {n: {"images_per_s": {b: statistics.median(rates[b][n]) for b in BACKENDS},
+                "runs": {b: rates[b][n] for b in BACKENDS}, "measured_at": when,
+                "rounds": args.rounds, "windows": args.windows,
+                "seconds": round(time.perf_counter() - start)} for n in names}
+    path = os.path.join(RESULTS, "backends.json")
+    results = merge(path, rows, machine_line(hardware()), versions(all_backends=True))
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "backends.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(results, f, indent=2)
     table = markdown(results)
     if not args.no_readme:
@@ -118,28 +125,34 @@ def main(argv=None) -> dict:
     return results
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for package in ("keras", "tensorflow", "jax", "torch"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = None
-    return out
+def merge(path: str, rows: dict, machine: str, versions: dict) -> dict:
+    """The saved results with ``rows`` replacing those recipes' rows, so that recipes can be
+    measured in separate runs. Rows from another machine or other versions are dropped."""
+    results = {"machine": machine, "versions": versions, "recipes": {}}
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        if saved.get("machine") == machine and saved.get("versions") == versions:
+            results["recipes"] = saved.get("recipes", {})
+    results["recipes"].update(rows)
+    results["recipes"] = {n: results["recipes"][n] for n in STEPS if n in results["recipes"]}
+    return results
 
 
 def markdown(results) -> str:
     v = results["versions"]
+    rows = results["recipes"]
+    runs = sorted({(r["measured_at"], r["rounds"], r["windows"]) for r in rows.values()})
+    when = "; ".join(f"{w} ({r} round(s) x {n} windows)" for w, r, n in runs)
     lines = [f"Machine: {results['machine']}; Keras {v['keras']}, TensorFlow {v['tensorflow']}, "
-             f"JAX {v['jax']}, PyTorch {v['torch']}; {results['measured_at']}; median of "
-             f"{results['rounds']} round(s) x {results['windows']} windows "
-             f"(`python benchmarks/backends.py`).", "",
-             "| recipe | TensorFlow img/s | JAX img/s | PyTorch img/s | fastest | JAX / TF | PyTorch / TF |",
+             f"JAX {v['jax']}, PyTorch {v['torch']}; measured {when}; images/s, median of the "
+             "timed windows (`python benchmarks/backends.py`).", "",
+             "| recipe | TensorFlow img/s | JAX img/s | PyTorch img/s | fastest | JAX / TF | "
+             "PyTorch / TF |",
              "|---|---|---|---|---|---|---|"]
     names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
-    for recipe, r in results["images_per_s"].items():
+    for recipe, row in rows.items():
+        r = row["images_per_s"]
         fastest = max(BACKENDS, key=lambda b: r[b])
         lines.append(f"| {recipe} | {r['tensorflow']:.0f} | {r['jax']:.0f} | {r['torch']:.0f} | "
                      f"{names[fastest]} | {r['jax'] / r['tensorflow']:.2f} | "

@@ -19,6 +19,11 @@ Checked on Keras 3.15.1 with TensorFlow 2.21 (TensorFlow backend):
    preprocessing layers, which run on TensorFlow inside tf.data whatever the Keras
    backend; documented with examples but not exported as ``keras.layers.DataLayer``.
    kdl's augmentation layers subclass it; the public name is used once Keras has one.
+5. Weight averaging on JAX: at the end of ``fit`` the optimizer's
+   ``_overwrite_model_variables_with_average_value`` does ``var.assign(average_var)``,
+   which on JAX makes the weight and its average one array. The next jitted call
+   (evaluate, predict) donates the weights' buffers and so deletes the averages too:
+   saving the model then fails with "Array has been deleted". kdl assigns a copy.
 """
 
 from __future__ import annotations
@@ -165,6 +170,43 @@ def use_single_pass_weight_decay(optimizer) -> bool:
             apply, optimizer._distribution_strategy, variables)
 
     optimizer._apply_weight_decay = _apply_weight_decay
+    return True
+
+
+# --- 5. weight averaging on JAX -----------------------------------------------------------
+
+def ema_overwrite_aliases() -> bool:
+    """Whether this Keras overwrites weights with their averages by plain assignment (read
+    in its source), which on JAX leaves the two sharing one array."""
+    from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+    try:
+        source = inspect.getsource(BaseOptimizer._overwrite_model_variables_with_average_value)
+    except (AttributeError, OSError, TypeError):
+        return False
+    return "var.assign(average_var)" in source
+
+
+def copy_averages_on_overwrite(optimizer) -> bool:
+    """On JAX, make ``optimizer``'s overwrite of the weights with their moving averages
+    assign copies, so that a later jitted call that donates the weights' buffers leaves
+    the averages alive. Returns whether it was applied."""
+    if keras.backend.backend() != "jax" or not optimizer.use_ema or not ema_overwrite_aliases():
+        return False
+
+    def overwrite(trainable_variables):
+        if len(trainable_variables) != len(optimizer._model_variables_moving_average):
+            raise ValueError(
+                f"The length of model variables ({len(trainable_variables)}) to override does "
+                "not match the length of model variables stored in the optimizer "
+                f"({len(optimizer._model_variables_moving_average)}).")
+        for var, average in zip(trainable_variables, optimizer._model_variables_moving_average,
+                                strict=True):
+            if average is not None:
+                var.assign(keras.ops.copy(average.value))
+
+    optimizer._overwrite_model_variables_with_average_value = overwrite
+    _APPLIED["copy_averages_on_overwrite"] = True
     return True
 
 

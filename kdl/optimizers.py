@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import keras
 
-from kdl._keras_compat import use_single_pass_weight_decay
+from kdl._keras_compat import copy_averages_on_overwrite, use_single_pass_weight_decay
 from kdl.recipes import Recipe
 
 # Each takes the learning rate (or schedule), the recipe, and the options every Keras
@@ -58,4 +58,6 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1)
     optimizer = OPTIMIZERS[recipe.optimizer](schedule, recipe, **options)
     if optimizer.weight_decay:
         use_single_pass_weight_decay(optimizer)
+    if optimizer.use_ema:
+        copy_averages_on_overwrite(optimizer)
     return optimizer

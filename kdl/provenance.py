@@ -41,15 +41,18 @@ def machine_line(hw: dict) -> str:
     return f"{hw.get('cpu') or hw.get('machine')}, {hw.get('cpu_count')} cores"
 
 
-def versions() -> dict:
-    """kdl, Keras, the running backend's package and Python."""
+def versions(all_backends: bool = False) -> dict:
+    """kdl, Keras, Python and TensorFlow plus the running backend's package (or, with
+    ``all_backends``, each backend's package: None where it is not installed)."""
     import keras
 
     import kdl
 
     out = {"kdl": kdl.__version__, "keras": keras.version(), "python": platform.python_version()}
     backend = keras.backend.backend()
-    for package in {"tensorflow", {"jax": "jax", "torch": "torch"}.get(backend, "tensorflow")}:
+    packages = ("tensorflow", "jax", "torch") if all_backends else sorted(
+        {"tensorflow", {"jax": "jax", "torch": "torch"}.get(backend, "tensorflow")})
+    for package in packages:
         try:
             out[package] = version(package)
         except PackageNotFoundError:

@@ -72,7 +72,8 @@ class Recipe:
     scale_learning_rate: bool = False  # linear scaling rule: lr * replicas (Goyal et al. 2017)
     precision: str = "float32"
     deterministic: bool = False  # op determinism and ordered tf.data: one seed, one result
-    jit_compile: bool = False  # XLA was slower on CPU for the recipes tried (README: Performance)
+    # None: kdl's choice for the backend (training.jit_compile_for; README: Performance).
+    jit_compile: bool | None = None
     steps_per_execution: int = 1
     target_metric: str = "accuracy"
     target: float | None = None

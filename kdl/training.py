@@ -180,11 +180,21 @@ def loss_and_metrics(recipe: Recipe):
     return get_task(recipe.task).loss_and_metrics(recipe)
 
 
+def jit_compile_for(recipe: Recipe) -> bool:
+    """``recipe.jit_compile``, or where it is None the measured choice for the backend:
+    off on TensorFlow (XLA was slower on CPU for the recipes tried), on for JAX (without
+    ``jax.jit`` Keras runs JAX op by op: the MLP recipe trained 15x slower), off on
+    PyTorch (eager, as Keras' "auto"; torch.compile not measured). README: Performance."""
+    if recipe.jit_compile is not None:
+        return recipe.jit_compile
+    return keras.backend.backend() == "jax"
+
+
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
                   num_replicas: int = 1) -> None:
     loss, metrics = loss_and_metrics(recipe)
     model.compile(optimizer=build_optimizer(recipe, steps_per_epoch, num_replicas), loss=loss,
-                  metrics=metrics, jit_compile=recipe.jit_compile,
+                  metrics=metrics, jit_compile=jit_compile_for(recipe),
                   steps_per_execution=recipe.steps_per_execution)
 
 
@@ -261,7 +271,7 @@ def with_test_time_flip_compiled(model: keras.Model, recipe: Recipe) -> keras.Mo
 
     wrapped = with_test_time_flip(model)
     loss, metrics = loss_and_metrics(recipe)
-    wrapped.compile(loss=loss, metrics=metrics, jit_compile=recipe.jit_compile)
+    wrapped.compile(loss=loss, metrics=metrics, jit_compile=jit_compile_for(recipe))
     return wrapped
 
 
@@ -321,6 +331,7 @@ def resolve_for_strategy(recipe: Recipe, strategy) -> Recipe:
     """``recipe`` with what ``strategy`` (or the Keras backend) cannot run replaced by what it can."""
     import tensorflow as tf
 
+    recipe = recipe.replace(jit_compile=jit_compile_for(recipe))  # recorded as it runs
     if recipe.steps_per_execution > 1 and keras.backend.backend() == "torch":
         return recipe.replace(steps_per_execution=1)  # Keras' torch trainer runs one step a call
     if recipe.steps_per_execution > 1 and (

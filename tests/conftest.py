@@ -30,3 +30,15 @@ def fashion_mnist():
     from kdl.data import load_image_dataset
 
     return load_image_dataset("fashion_mnist")
+
+
+def tiny_model(activation="relu"):
+    """5 inputs, a 4-unit layer named "hidden", a 3-class softmax: for callback and penalty
+    tests that need a model and no data."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(4, activation=activation, name="hidden")(inputs)
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(h)
+    return keras.Model(inputs, out)

@@ -45,6 +45,9 @@ def test_run_on_another_backend_exports_a_saved_model_that_serves_its_prediction
     assert out.returncode == 0, out.stderr[-3000:]
     assert "warning" not in out.stderr.lower(), out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["test_metrics"]["accuracy"] > 0.1
+    # The run as it ran: jax.jit on (without it Keras runs JAX op by op), torch eager.
+    ran = json.loads((tmp_path / "w" / "recipe.json").read_text())
+    assert ran["jit_compile"] is (backend == "jax")
     loaded = tf.saved_model.load(str(tmp_path / "e" / "lenet5_fashion_mnist" / "1"))
     assert set(loaded.signatures) == {"serving_default", "serving_float"}
     images = load_image_dataset("fashion_mnist").arrays["test"][0][:16]

@@ -1,5 +1,6 @@
 """The benchmarks compare like with like: each hand-written baseline is kdl's model."""
 
+import json
 import os
 import sys
 
@@ -120,12 +121,32 @@ def test_backend_table_covers_every_fashion_mnist_recipe_and_names_the_fastest()
 
     fmnist = {n for n in list_recipes() if get_recipe(n).data == "fashion_mnist"}
     assert set(backends.STEPS) == fmnist  # a new recipe needs its window size here
-    results = {"machine": "m", "versions": {"keras": "3", "tensorflow": "2", "jax": "0",
-                                            "torch": "2"},
-               "measured_at": "now", "rounds": 1, "windows": 3,
-               "images_per_s": {"a": {"tensorflow": 100, "jax": 250, "torch": 50}}}
-    row = backends.markdown(results).splitlines()[-1]
-    assert row == "| a | 100 | 250 | 50 | JAX | 2.50 | 0.50 |"
+    versions = {"keras": "3", "tensorflow": "2", "jax": "0", "torch": "2"}
+    rates = {"tensorflow": 100, "jax": 250, "torch": 50}
+    row = {"images_per_s": rates, "runs": {}, "measured_at": "now", "rounds": 1, "windows": 3}
+    results = {"machine": "m", "versions": versions, "recipes": {"a": row}}
+    assert backends.markdown(results).splitlines()[-1] == "| a | 100 | 250 | 50 | JAX | 2.50 | 0.50 |"
+
+
+def test_backend_results_merge_by_recipe_on_the_same_machine_and_versions(tmp_path):
+    import backends
+
+    path = str(tmp_path / "backends.json")
+    v = {"keras": "3", "tensorflow": "2", "jax": "0", "torch": "2"}
+    row = {"images_per_s": {"tensorflow": 1, "jax": 1, "torch": 1}, "measured_at": "t1"}
+    first = backends.merge(path, {"vgg16_fashion_mnist": row, "mlp_fashion_mnist": row}, "m", v)
+    with open(path, "w") as f:
+        json.dump(first, f)
+    later = {**row, "measured_at": "t2"}
+    merged = backends.merge(path, {"mlp_fashion_mnist": later}, "m", v)
+    assert list(merged["recipes"]) == ["mlp_fashion_mnist", "vgg16_fashion_mnist"]  # STEPS order
+    assert merged["recipes"]["mlp_fashion_mnist"]["measured_at"] == "t2"
+    assert merged["recipes"]["vgg16_fashion_mnist"]["measured_at"] == "t1"
+    # Another machine or other versions: the old rows are not mixed in.
+    assert list(backends.merge(path, {"mlp_fashion_mnist": later}, "other", v)["recipes"]) == [
+        "mlp_fashion_mnist"]
+    assert list(backends.merge(path, {"mlp_fashion_mnist": later}, "m",
+                               {**v, "jax": "1"})["recipes"]) == ["mlp_fashion_mnist"]
 
 
 def test_early_stopping_replay_follows_keras_rule():

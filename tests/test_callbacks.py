@@ -8,14 +8,7 @@ import pytest
 
 from kdl.callbacks import (EpochCounter, EpochProgress, LearningRateLogger, NonFiniteLossError,
                            TerminateOnNaN)
-
-
-def _tiny(activation="relu"):
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((5,))
-    h = keras.layers.Dense(4, activation=activation, name="hidden")(inputs)
-    out = keras.layers.Dense(3, activation="softmax", name="predictions")(h)
-    return keras.Model(inputs, out)
+from tests.conftest import tiny_model
 
 
 def test_activation_monitor_numbers_equal_a_hand_computation():
@@ -56,7 +49,7 @@ def test_activation_monitor_numbers_equal_a_hand_computation():
 def test_every_rectifier_and_bounded_activation_is_monitored(activation):
     from kdl.callbacks import ActivationMonitor
 
-    model = _tiny(activation)
+    model = tiny_model(activation)
     monitor = ActivationMonitor(np.ones((4, 5), "float32"))
     model.compile("sgd", "sparse_categorical_crossentropy")
     model.fit(np.ones((4, 5)), np.zeros(4), epochs=1, verbose=0, callbacks=[monitor])
@@ -76,7 +69,7 @@ def test_terminate_on_nan_stops_with_where_and_what_to_try():
 
 
 def test_counter_logger_and_progress_report_each_epoch():
-    model = _tiny()
+    model = tiny_model()
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
     model.compile(keras.optimizers.SGD(schedule), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])

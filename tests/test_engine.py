@@ -8,24 +8,16 @@ import numpy as np
 import pytest
 
 from kdl.recipes import get_recipe
-from tests.conftest import fashion_mnist_available
+from tests.conftest import fashion_mnist_available, tiny_model
 
 needs_data = pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST missing")
-
-
-def _tiny(activation="relu"):
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((5,))
-    h = keras.layers.Dense(4, activation=activation, name="hidden")(inputs)
-    out = keras.layers.Dense(3, activation="softmax", name="predictions")(h)
-    return keras.Model(inputs, out)
 
 
 def test_penalties_equal_a_hand_computation_and_survive_a_reload(tmp_path):
     from kdl.training import apply_regularizers
 
     recipe = get_recipe("mlp_fashion_mnist").replace(l1=1e-3, l2=1e-2, activity_l1=1e-1)
-    model = _tiny()
+    model = tiny_model()
     assert apply_regularizers(model, recipe) == 3  # two kernels, one hidden activity
     x = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")
     model(x)  # the activity penalty is recorded by a call
@@ -38,7 +30,7 @@ def test_penalties_equal_a_hand_computation_and_survive_a_reload(tmp_path):
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     assert reloaded.get_layer("hidden").kernel_regularizer.get_config()["l2"] == pytest.approx(1e-2)
-    assert apply_regularizers(_tiny(), get_recipe("mlp_fashion_mnist")) == 0  # all off by default
+    assert apply_regularizers(tiny_model(), get_recipe("mlp_fashion_mnist")) == 0  # all off by default
 
 
 def test_clipping_and_ema_reach_keras_through_the_constructor():
@@ -107,3 +99,17 @@ def test_overfit_verdicts_both_ways():
     assert initial_loss_verdict(0.2, 10) is False  # a label leak or a bug
 
 
+
+
+def test_jit_compile_is_resolved_per_backend_and_an_explicit_choice_is_kept():
+    import tensorflow as tf
+
+    from kdl.training import jit_compile_for, resolve_for_strategy
+
+    recipe = get_recipe("mlp_fashion_mnist")
+    assert recipe.jit_compile is None  # kdl's choice, made when the run is resolved
+    ran = resolve_for_strategy(recipe, tf.distribute.get_strategy())
+    assert ran.jit_compile is (keras.backend.backend() == "jax")
+    assert jit_compile_for(recipe.replace(jit_compile=True)) is True
+    assert resolve_for_strategy(recipe.replace(jit_compile=False),
+                                tf.distribute.get_strategy()).jit_compile is False
