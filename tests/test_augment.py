@@ -122,3 +122,28 @@ def test_affine_transform_by_hand():
 def test_unknown_augmentation_named():
     with pytest.raises(ValueError, match="Unknown augmentation 'elastik'"):
         build_augmentation({"elastik": 1.0}, (28, 28, 1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_gather_warp_equals_keras_affine_transform(channels):
+    """kdl's warp by one gather (PyTorch's path) against ops.image.affine_transform on this
+    backend: rotation, zoom and shifts that move content across the border (fill 0.5)."""
+    import keras
+
+    from kdl.data.augment import _Ops, _warp, affine_about_center
+
+    rng = np.random.default_rng(0)
+    x = keras.ops.convert_to_tensor(rng.random((6, 28, 28, channels)).astype("float32"))
+    u = rng.uniform(-1, 1, (6, 4)).astype("float32")
+
+    def transform():  # a fresh tensor each time: Keras' torch affine_transform edits its own
+        t = keras.ops.convert_to_tensor
+        return affine_about_center(t(u[:, 0] * 0.1), t(1 + u[:, 1] * 0.3), t(u[:, 2] * 6),
+                                   t(u[:, 3] * 6), 28, 28)
+
+    ops = _Ops(data.augment.RandomAffine().backend)
+    expected = keras.ops.image.affine_transform(x, transform(), interpolation="bilinear",
+                                                fill_mode="constant", fill_value=0.5)
+    got = _warp(ops, x, transform(), 0.5, gather=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got),
+                               keras.ops.convert_to_numpy(expected), atol=1e-5)

@@ -48,6 +48,7 @@ class _Ops:
     def __init__(self, backend):
         self._backend = backend
         self.image = backend.image
+        self.backend_name = backend._backend  # "tensorflow" inside tf.data
 
     def __getattr__(self, name):
         for part in ("numpy", "core", "math", "nn"):
@@ -85,6 +86,8 @@ def _affine_batch(ops, images, a0, a2, b1, b2, interpolation, fill_value=0.0):
     """Per-image axis-aligned affine warp: output (x, y) <- input (a0 x + a2, b1 y + b2)."""
     zeros = ops.zeros_like(a0)
     transform = ops.stack([a0, zeros, a2, zeros, b1, b2, zeros, zeros], axis=-1)
+    if interpolation == "bilinear":
+        return _warp(ops, images, transform, fill_value)
     return ops.image.affine_transform(images, transform, interpolation=interpolation,
                                       fill_mode="constant", fill_value=fill_value,
                                       data_format="channels_last")
@@ -95,6 +98,61 @@ def _batched(ops, images):
     if len(images.shape) == 3:
         return ops.expand_dims(images, 0), True
     return images, False
+
+
+def _bilinear_sample(ops, x, src, fill_mode: str = "constant", fill_value: float = 0.0):
+    """Bilinear sampling of the batch ``x`` [n, h, w, c] (float32) at source coordinates
+    ``src`` [2, n, h, w] (rows, then columns), outside the image ``"nearest"`` (edge
+    pixels) or ``"constant"`` (``fill_value``), as ``ops.image.affine_transform`` fills.
+
+    Gathers from the image padded by one pixel before and two after: coordinates clipped
+    to [-1, size] then keep all four neighbours inside, with no masks. y and x are
+    processed stacked, in few full-size ops: on the CPU the number of elementwise passes
+    sets the cost."""
+    n, h, w, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+    upper = ops.reshape(ops.convert_to_tensor([float(h), float(w)], "float32"), (2, 1, 1, 1))
+    src = ops.minimum(ops.maximum(src, -1.0), upper)
+    corner = ops.floor(src)
+    weight = src - corner
+    index = ops.cast(corner, "int32") + 1
+    pw = w + 3
+    if fill_mode == "nearest":
+        padded = ops.pad(x, [[0, 0], [1, 2], [1, 2], [0, 0]], mode="symmetric")
+    else:
+        padded = ops.pad(x, [[0, 0], [1, 2], [1, 2], [0, 0]], mode="constant",
+                         constant_values=fill_value)
+    base = ops.reshape(ops.arange(n, dtype="int32") * ((h + 3) * pw), (-1, 1, 1))
+    i00 = base + index[0] * pw + index[1]
+    wy, wx = weight[0], weight[1]
+    if c == 1:  # gathering scalars from a vector is several times faster than rows
+        flat = ops.reshape(padded, (-1,))
+    else:
+        flat = ops.reshape(padded, (-1, c))
+        wy, wx = ops.expand_dims(wy, -1), ops.expand_dims(wx, -1)
+    v00, v01 = ops.take(flat, i00, axis=0), ops.take(flat, i00 + 1, axis=0)
+    v10, v11 = ops.take(flat, i00 + pw, axis=0), ops.take(flat, i00 + pw + 1, axis=0)
+    top = v00 + wx * (v01 - v00)
+    bottom = v10 + wx * (v11 - v10)
+    out = top + wy * (bottom - top)
+    return ops.expand_dims(out, -1) if c == 1 else out
+
+
+def _warp(ops, x, transform, fill_value: float = 0.0, gather: bool | None = None):
+    """``ops.image.affine_transform`` (bilinear, constant fill) of the float32 batch ``x``
+    by Keras' 8-parameter ``transform`` [n, 8] with no projective part. On PyTorch,
+    whose Keras ``affine_transform`` loops over the images in Python (20-30x slower than
+    TensorFlow's here: benchmarks/augment_backends.py), the same warp by one gather
+    (``gather`` forces either way)."""
+    if not (ops.backend_name == "torch" if gather is None else gather):
+        return ops.image.affine_transform(x, transform, interpolation="bilinear",
+                                          fill_mode="constant", fill_value=fill_value,
+                                          data_format="channels_last")
+    h, w = x.shape[1], x.shape[2]
+    rows = ops.reshape(ops.arange(h, dtype="float32"), (1, h, 1))
+    cols = ops.reshape(ops.arange(w, dtype="float32"), (1, 1, w))
+    t = [ops.reshape(transform[:, i], (-1, 1, 1)) for i in range(6)]
+    src = ops.stack([t[3] * cols + t[4] * rows + t[5], t[0] * cols + t[1] * rows + t[2]])
+    return _bilinear_sample(ops, x, src, "constant", fill_value)
 
 
 @keras.saving.register_keras_serializable(package="kdl")
@@ -174,9 +232,7 @@ class RandomAffine(_AugmentationLayer):
         transform = affine_about_center(u[:, 0] * self.rotation, 1.0 + u[:, 1] * self.zoom,
                                         u[:, 2] * self.translation * w,
                                         u[:, 3] * self.translation * h, h, w, ops)
-        out = ops.image.affine_transform(ops.cast(x, "float32"), transform,
-                                         interpolation="bilinear", fill_mode="constant",
-                                         fill_value=self.fill_value, data_format="channels_last")
+        out = _warp(ops, ops.cast(x, "float32"), transform, self.fill_value)
         out = ops.cast(out, x.dtype)
         return out[0] if single else out
 
@@ -291,39 +347,13 @@ class RandomElasticDistortion(_AugmentationLayer):
         x, single = _batched(ops, images)
         dtype = x.dtype
         x = ops.cast(x, "float32")
-        n, h, w, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+        n, h, w = ops.shape(x)[0], x.shape[1], x.shape[2]
         field = self.uniform((n * 2, h, w), -1.0, 1.0)
         field = self._smooth(ops, field) * self.alpha
-        # Bilinear sampling from the image padded by one pixel (edge or zero). Source
-        # coordinates are clipped to [-1, size - 1e-3], so all four neighbours lie inside
-        # the padded image and no masks are needed. y and x are processed stacked, in few
-        # full-size ops: on the CPU the number of elementwise passes sets the cost.
         grid = ops.convert_to_tensor(
             [[[float(i)] * w for i in range(h)], [list(map(float, range(w)))] * h], "float32")
-        upper = ops.reshape(ops.convert_to_tensor([h - 1e-3, w - 1e-3], "float32"), (2, 1, 1, 1))
-        src = ops.minimum(ops.maximum(ops.expand_dims(grid, 1) + ops.reshape(field, (2, -1, h, w)),
-                                      -1.0), upper)
-        corner = ops.floor(src)
-        weight = src - corner
-        index = ops.cast(corner, "int32") + 1
-        pw = w + 2
-        padded = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]],
-                         mode="symmetric" if self.fill_mode == "nearest" else "constant")
-        base = ops.reshape(ops.arange(n, dtype="int32") * ((h + 2) * pw), (-1, 1, 1))
-        i00 = base + index[0] * pw + index[1]
-        wy, wx = weight[0], weight[1]
-        if c == 1:  # gathering scalars from a vector is several times faster than rows
-            flat = ops.reshape(padded, (-1,))
-        else:
-            flat = ops.reshape(padded, (-1, c))
-            wy, wx = ops.expand_dims(wy, -1), ops.expand_dims(wx, -1)
-        v00, v01 = ops.take(flat, i00, axis=0), ops.take(flat, i00 + 1, axis=0)
-        v10, v11 = ops.take(flat, i00 + pw, axis=0), ops.take(flat, i00 + pw + 1, axis=0)
-        top = v00 + wx * (v01 - v00)
-        bottom = v10 + wx * (v11 - v10)
-        out = top + wy * (bottom - top)
-        if c == 1:
-            out = ops.expand_dims(out, -1)
+        src = ops.expand_dims(grid, 1) + ops.reshape(field, (2, -1, h, w))
+        out = _bilinear_sample(ops, x, src, self.fill_mode)
         out = ops.cast(out, dtype)
         return out[0] if single else out
 
