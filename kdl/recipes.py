@@ -73,7 +73,7 @@ class Recipe:
     precision: str = "float32"
     deterministic: bool = False  # op determinism and ordered tf.data: one seed, one result
     # None: kdl's choice for the backend (training.jit_compile_for; README: Performance).
-    jit_compile: bool | None = None
+    jit_compile: bool | str | None = None  # True, False, "auto" (Keras' choice)
     steps_per_execution: int = 1
     target_metric: str = "accuracy"
     target: float | None = None

@@ -180,14 +180,20 @@ def loss_and_metrics(recipe: Recipe):
     return get_task(recipe.task).loss_and_metrics(recipe)
 
 
-def jit_compile_for(recipe: Recipe) -> bool:
-    """``recipe.jit_compile``, or where it is None the measured choice for the backend:
-    off on TensorFlow (XLA was slower on CPU for the recipes tried), on for JAX (without
-    ``jax.jit`` Keras runs JAX op by op: the MLP recipe trained 15x slower), off on
-    PyTorch (eager, as Keras' "auto"; torch.compile not measured). README: Performance."""
+def jit_compile_for(recipe: Recipe) -> bool | str:
+    """``recipe.jit_compile``, or where it is None the choice for the backend: on JAX on
+    (without ``jax.jit`` Keras runs JAX op by op: the MLP recipe trained 17x slower here);
+    on TensorFlow off on a CPU-only machine (XLA was slower on this CPU for the recipes
+    tried) and Keras' "auto" where there is a GPU (not measured by kdl); on PyTorch off
+    (eager, as Keras' "auto"; torch.compile not measured). README: Performance."""
     if recipe.jit_compile is not None:
         return recipe.jit_compile
-    return keras.backend.backend() == "jax"
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "auto" if tf.config.list_physical_devices("GPU") else False
+    return backend == "jax"
 
 
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,

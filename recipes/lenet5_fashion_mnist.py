@@ -11,14 +11,17 @@ RECIPE = Recipe(
     model="lenet5",
     data="fashion_mnist",
     description="LeNet-5 as in the course (ReLU, max pooling), with batch normalization after "
-                "each convolution; Adam with cosine decay, horizontal flips, weight averaging, "
-                "flip-averaged predictions.",
+                "each convolution; Adam with cosine decay, label smoothing, horizontal flips, "
+                "weight averaging, flip-averaged predictions.",
     # Batch norm: so that every seed passes the target, not only the mean (README: Recipe cards).
     model_args={"batch_norm": True},
     augmentation={"flip": "horizontal"},
     normalization="channel",
     optimizer="adam",
-    learning_rate=2e-3,
+    # 4e-3 with label smoothing reached 0.90 (flip-averaged) an epoch sooner than 2e-3
+    # without (benchmarks/accuracy_curve.py --stop-after 4; README: Performance).
+    learning_rate=4e-3,
+    label_smoothing=0.1,
     schedule="cosine",
     epochs=30,
     batch_size=128,
