@@ -157,9 +157,12 @@ class _ViaTensorFlow:
 def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabulary) -> None:
     """The TensorFlow side of :class:`_ViaTensorFlow` (run with KERAS_BACKEND=tensorflow)."""
     import kdl.layers  # noqa: F401  (registers kdl's serializable layers)
+    import kdl.losses  # noqa: F401  (and losses, which a .keras file names even uncompiled)
     import kdl.models  # noqa: F401
 
-    loaded = keras.saving.load_model(model, safe_mode=True)
+    # The forward pass is all an export needs: no loss or optimizer to rebuild (a recipe's
+    # loss, e.g. kdl's label smoothing, need not be importable here).
+    loaded = keras.saving.load_model(model, safe_mode=True, compile=False)
     build_archive(loaded, task, vocabulary, top_k).write_out(path, verbose=False)
 
 
