@@ -194,16 +194,12 @@ def copy_averages_on_overwrite(optimizer) -> bool:
     if keras.backend.backend() != "jax" or not optimizer.use_ema or not ema_overwrite_aliases():
         return False
 
+    original = optimizer._overwrite_model_variables_with_average_value
+
     def overwrite(trainable_variables):
-        if len(trainable_variables) != len(optimizer._model_variables_moving_average):
-            raise ValueError(
-                f"The length of model variables ({len(trainable_variables)}) to override does "
-                "not match the length of model variables stored in the optimizer "
-                f"({len(optimizer._model_variables_moving_average)}).")
-        for var, average in zip(trainable_variables, optimizer._model_variables_moving_average,
-                                strict=True):
-            if average is not None:
-                var.assign(keras.ops.copy(average.value))
+        original(trainable_variables)
+        for var in trainable_variables:  # each weight its own array again
+            var.assign(keras.ops.copy(var.value))
 
     optimizer._overwrite_model_variables_with_average_value = overwrite
     _APPLIED["copy_averages_on_overwrite"] = True

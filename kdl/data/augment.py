@@ -140,7 +140,7 @@ def _bilinear_sample(ops, x, src, fill_mode: str = "constant", fill_value: float
 def _warp(ops, x, transform, fill_value: float = 0.0, gather: bool | None = None):
     """``ops.image.affine_transform`` (bilinear, constant fill) of the float32 batch ``x``
     by Keras' 8-parameter ``transform`` [n, 8] with no projective part. On PyTorch,
-    whose Keras ``affine_transform`` loops over the images in Python (20-30x slower than
+    whose Keras ``affine_transform`` loops over the images in Python (13-20x slower than
     TensorFlow's here: benchmarks/augment_backends.py), the same warp by one gather
     (``gather`` forces either way)."""
     if not (ops.backend_name == "torch" if gather is None else gather):
