@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--windows", type=int, default=3)
     args = parser.parse_args(argv)
     from kdl.recipes import get_recipe
-    from kdl.training import set_precision
+    from kdl.training import precision_for, set_precision
 
     base = get_recipe(args.recipe)
     variants = [json.loads(v) for v in args.variants]
@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
             recipe = base.replace(**changes)
             spe = recipe.steps_per_execution
             steps = max(spe, args.images_per_window // recipe.batch_size // spe * spe)
-            set_precision(recipe.precision)
+            set_precision(precision_for(recipe))
             try:
                 rate, _, _ = run_all.kdl_throughput(recipe, args.windows, steps, 2 * spe)
             finally:

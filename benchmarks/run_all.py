@@ -38,6 +38,9 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PAIRS = {"mlp_fashion_mnist": "mlp", "lenet5_fashion_mnist": "lenet5",
          "resnet20_fashion_mnist": "resnet20", "alexnet_fashion_mnist": "alexnet",
          "resnet18_fashion_mnist": "resnet18", "vgg16_fashion_mnist": "vgg16"}
+# LeNet-5's time to 0.90 is measured with this training budget: its cosine schedule
+# ends there (README: Performance, where the budget was chosen).
+TIME_TO_ACCURACY_EPOCHS = 3
 
 
 def training_flops_per_image(model) -> float:
@@ -146,7 +149,10 @@ def handwritten_throughput(name, recipe, windows, steps, warmup, arrays):
     return statistics.median(rate.rates)
 
 
-def time_to_accuracy(target=0.90, max_epochs=20):
+def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS):
+    """Training seconds until LeNet-5's test accuracy reaches ``target``, DAWNBench-style:
+    the recipe with an ``epochs`` budget (its schedule spans that budget, as
+    ``kdl train lenet5_fashion_mnist --epochs N``), test accuracy after each epoch."""
     import keras
 
     from kdl.recipes import get_recipe
@@ -154,12 +160,13 @@ def time_to_accuracy(target=0.90, max_epochs=20):
                               with_test_time_flip_compiled)
 
     recipe = get_recipe("lenet5_fashion_mnist")
+    recipe = recipe.replace(epochs=epochs or recipe.epochs)
     data = prepare_data(recipe)
     model = build_model(recipe, data)
     compile_model(model, recipe, data.steps_per_epoch)
     # Test accuracy as the recipe reports it: through the flip-averaged model if it has one.
     evaluated = with_test_time_flip_compiled(model, recipe) if recipe.test_time_flip else model
-    state = {"train_s": 0.0, "reached": None, "curve": []}
+    state = {"train_s": 0.0, "reached": None, "curve": [], "epochs": recipe.epochs}
 
     class Probe(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -173,7 +180,7 @@ def time_to_accuracy(target=0.90, max_epochs=20):
                 state["reached"] = round(state["train_s"], 1)
                 self.model.stop_training = True
 
-    model.fit(data.train, epochs=max_epochs, verbose=0, callbacks=[Probe()], shuffle=False)
+    model.fit(data.train, epochs=recipe.epochs, verbose=0, callbacks=[Probe()], shuffle=False)
     return state
 
 
@@ -324,9 +331,11 @@ def markdown(results) -> str:
                          f"{s['batch256_images_per_s']} |")
     tta = results.get("time_to_accuracy")
     if tta:
-        lines += ["", f"Time to 0.90 test accuracy, lenet5_fashion_mnist: "
-                      f"{tta['reached']} s of training (epoch, train s, test acc: "
-                      f"{tta['curve']})."]
+        budget = (f" with a {tta['epochs']}-epoch schedule (`kdl train lenet5_fashion_mnist "
+                  f"--epochs {tta['epochs']}`)") if tta.get("epochs") else ""
+        lines += ["", f"Time to 0.90 test accuracy, lenet5_fashion_mnist{budget}: "
+                      f"{tta['reached'] or 'not reached'} s of training (epoch, train s, "
+                      f"test acc: {tta['curve']})."]
     return "\n".join(lines)
 
 

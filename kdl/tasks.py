@@ -211,11 +211,12 @@ class ClassificationTask(ImageTask):
     def build_model(self, recipe, data: DataBundle) -> keras.Model:
         import keras
         from kdl.models import get_model
+        from kdl.training import precision_for
 
         inputs, x = self.preprocess(recipe, data)
         model = get_model(recipe.model, input_tensor=x, classes=data.num_classes,
                           **recipe.model_args)
-        if recipe.precision != "float32":  # probabilities in float32 for a stable loss
+        if precision_for(recipe) != "float32":  # probabilities in float32 for a stable loss
             outputs = keras.layers.Activation("linear", dtype="float32",
                                               name="predictions_float32")(model.output)
             model = keras.Model(model.inputs[0], outputs, name=model.name)

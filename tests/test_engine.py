@@ -113,3 +113,19 @@ def test_jit_compile_is_resolved_per_backend_and_an_explicit_choice_is_kept():
     assert jit_compile_for(recipe.replace(jit_compile=True)) is True
     assert resolve_for_strategy(recipe.replace(jit_compile=False),
                                 tf.distribute.get_strategy()).jit_compile is False
+
+
+def test_precision_auto_is_bfloat16_only_where_it_measured_faster(monkeypatch):
+    import tensorflow as tf
+
+    import kdl.training as training
+
+    recipe = get_recipe("resnet20_fashion_mnist")
+    assert recipe.precision == "auto"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    ran = training.resolve_for_strategy(recipe, tf.distribute.get_strategy())
+    assert ran.precision == "float32"  # bfloat16 ran 0.78x float32 without AMX
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
+    assert training.precision_for(recipe) == "mixed_bfloat16"
+    assert training.precision_for(recipe.replace(precision="float32")) == "float32"
