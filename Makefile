@@ -38,26 +38,25 @@ data:
 demo: setup
 	$(BIN)/kdl train lenet5_fashion_mnist
 
-# The whole suite on TensorFlow; then models, layers, callbacks and augmentation on JAX and
-# PyTorch, the two passes side by side (each mostly one core: eager ops, compilation), their
-# output shown after both end. The deepest ResNet variants (resnet110/152: the builders of
-# resnet56/101 with more blocks) run on TensorFlow only, to keep make test under 20 minutes.
+# The whole suite on TensorFlow; then models, layers, callbacks and augmentation on JAX,
+# then on PyTorch. Each pass runs its tests in TEST_WORKERS processes (pytest-xdist): many
+# tests wait on subprocesses or run one core's Python, so two workers on these 2 cores
+# took the TensorFlow suite from 18:13 to 11:13 (README: Tests). The deepest ResNet
+# variants (resnet110/152: the builders of resnet56/101 with more blocks) run on
+# TensorFlow only.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 BACKEND_TESTS := tests/test_layers.py tests/test_callbacks.py tests/test_augment.py \
   tests/test_models.py::test_build_train_save_reload -k "not (resnet110 or resnet152)"
 test: setup
-	$(BIN)/python -m pytest -q --durations=15 tests
-	@KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:cacheprovider $(BACKEND_TESTS) \
-	  > $(VENV)/test-jax.log 2>&1 & jax=$$!; torch=0; \
-	if $(BIN)/python -c "import torch" 2>/dev/null; then \
-	  KERAS_BACKEND=torch $(BIN)/python -m pytest -q -p no:cacheprovider $(BACKEND_TESTS) \
-	    > $(VENV)/test-torch.log 2>&1 || torch=1; \
-	else echo "kdl: PyTorch not installed: the PyTorch pass is skipped" > $(VENV)/test-torch.log; fi; \
-	wait $$jax; jax=$$?; \
-	echo "== JAX pass"; cat $(VENV)/test-jax.log; echo "== PyTorch pass"; cat $(VENV)/test-torch.log; \
-	test $$jax = 0 -a $$torch = 0
+	$(PYTEST) --durations=15 tests
+	KERAS_BACKEND=jax $(PYTEST) -p no:cacheprovider $(BACKEND_TESTS)
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  KERAS_BACKEND=torch $(PYTEST) -p no:cacheprovider $(BACKEND_TESTS); \
+	else echo "kdl: PyTorch not installed: the PyTorch pass is skipped"; fi
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

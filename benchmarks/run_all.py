@@ -68,7 +68,7 @@ def _all_layers(model):
 
 
 def peak_flops(dtype="float32", n=4096, reps=8) -> float:
-    """Best single 4096x4096 matmul rate: the best of several, since this VM's speed
+    """Best single n x n matmul rate: the best of several, since this VM's speed
     drifts (a mean over the run once read 159 GFLOP/s while VGG16's convolutions then
     ran faster than that)."""
     import tensorflow as tf
@@ -227,7 +227,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="kdl benchmarks")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few steps")
     parser.add_argument("--out", default=RESULTS, help="where to write the JSON and table")
+    parser.add_argument("--recipes", help="comma-separated: only these of the table's recipes")
     args = parser.parse_args(argv)
+    only = args.recipes.split(",") if args.recipes else list(PAIRS)
+    unknown = sorted(set(only) - set(PAIRS))
+    if unknown:
+        parser.error(f"not in the bench table: {', '.join(unknown)}. Received: --recipes "
+                     f"{args.recipes}")
     import handwritten
 
     from kdl.export import export_saved_model, hardware
@@ -240,14 +246,15 @@ def main(argv=None):
                         "resnet18_fashion_mnist": 16, "vgg16_fashion_mnist": 6}
     windows, warmup, rounds = (2, 3, 1) if args.quick else (5, 20, 3)
     arrays = handwritten.load_arrays()
-    peak32 = peak_flops("float32")
+    size = 2048 if args.quick else 4096  # quick: a smoke run, its peak only indicative
+    peak32 = peak_flops("float32", n=size)
     results = {"machine": hardware(), "peak_float32_gflops": round(peak32 / 1e9),
-               "peak_bfloat16_gflops": round(peak_flops("bfloat16") / 1e9),
-               "throughput": [], "serving": {}}
+               "peak_bfloat16_gflops": round(peak_flops("bfloat16", n=size) / 1e9),
+               "peak_matmul_size": size, "throughput": [], "serving": {}}
     pairs = PAIRS
     large = ("alexnet_fashion_mnist", "resnet18_fashion_mnist", "vgg16_fashion_mnist")
     exports = {}
-    names = [p for p in pairs if not (args.quick and p in large)]
+    names = [p for p in pairs if p in only and not (args.quick and p in large)]
     previous = _previous_seconds(os.path.join(args.out, "quick.json" if args.quick else "latest.json"))
     bench_start = time.perf_counter()
     for index, recipe_name in enumerate(names):
@@ -313,9 +320,10 @@ def main(argv=None):
 
 def markdown(results) -> str:
     hw = results["machine"]
+    n = results.get("peak_matmul_size", 4096)
     lines = [f"Machine: {hw.get('cpu')}, {hw.get('cpu_count')} cores; float32 matmul peak "
              f"{results['peak_float32_gflops']} GFLOP/s, bfloat16 {results['peak_bfloat16_gflops']} "
-             f"GFLOP/s (best single 4096x4096 matmul, measured in the same run).", "",
+             f"GFLOP/s (best single {n}x{n} matmul, measured in the same run).", "",
              "| recipe | batch | augmentation | kdl img/s | hand-written img/s | kdl / hand | "
              "train GFLOP/img | % of fp32 peak |", "|---|---|---|---|---|---|---|---|"]
     for r in results["throughput"]:
