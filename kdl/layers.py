@@ -8,6 +8,8 @@
 - ``LocalResponseNormalization`` (Krizhevsky, Sutskever and Hinton 2012, section 3.3),
   for AlexNet; same numbers as ``tf.nn.local_response_normalization``, but a Keras
   layer (serializable, ``keras.ops`` only).
+- ``BatchNormalization``: Keras' own, with a training step for channels-last images that
+  runs 1.6-2.4x faster on TensorFlow's CPU kernels (same weights, names and numbers).
 - ``ZeroPadShortcut``: the parameter-free "option A" shortcut of He et al. 2016
   (section 4.2), for the CIFAR ResNets.
 - ``Flip``: a deterministic flip (Keras' ``RandomFlip`` is random and off at inference),
@@ -212,6 +214,55 @@ class LocalResponseNormalization(keras.layers.Layer):
         config.update({"depth_radius": self.depth_radius, "bias": self.bias,
                        "alpha": self.alpha, "beta": self.beta})
         return config
+
+
+@keras.saving.register_keras_serializable(package="kdl")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' ``BatchNormalization`` (same arguments, weights, names and numbers), with
+    a faster training step for channels-last images on TensorFlow's CPU kernels.
+
+    Keras 3 normalizes by broadcasting per-channel vectors of C values over (N, H, W, C):
+    TensorFlow's CPU kernels do that, and the column reduction for the batch moments,
+    slowly when C is small (LeNet-5's 6 channels). Here the batch is viewed as
+    (N, H*W*C) rows and the per-channel values tiled to one row of H*W*C, so every
+    broadcast is over rows and every reduction over rows first: forward and backward on
+    a (128, 28, 28, 6) batch took 2.6 ms against Keras' 6.3 ms here (README:
+    Performance). Same two-pass variance as ``tf.nn.moments``. Everything else
+    (inference, masks, renorm, synchronized, other axes and backends) is Keras' own.
+    """
+
+    def _fast_path(self, inputs, training, mask) -> bool:
+        return (bool(training) and self.trainable and mask is None and not self.renorm
+                and not self.synchronized and keras.backend.backend() == "tensorflow"
+                and len(inputs.shape) == 4 and self.axis in (-1, 3)
+                and None not in inputs.shape[1:])
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fast_path(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        height, width, channels = inputs.shape[1:]
+        positions = height * width
+        x = ops.reshape(ops.cast(inputs, "float32"), (-1, positions * channels))
+        count = ops.cast(ops.shape(x)[0] * positions, "float32")
+
+        def per_channel_sum(rows):  # (n, H*W*C) -> (C,)
+            return ops.sum(ops.reshape(ops.sum(rows, axis=0), (positions, channels)), axis=0)
+
+        mean = per_channel_sum(x) / count
+        centered = x - ops.tile(mean, (positions,))
+        variance = per_channel_sum(ops.square(centered)) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum
+                                + ops.stop_gradient(mean) * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum
+                                    + ops.stop_gradient(variance) * (1.0 - self.momentum))
+        scale = ops.rsqrt(variance + self.epsilon)
+        if self.scale:
+            scale = scale * ops.cast(self.gamma, "float32")
+        outputs = centered * ops.tile(scale, (positions,))
+        if self.center:
+            outputs = outputs + ops.tile(ops.cast(self.beta, "float32"), (positions,))
+        outputs = ops.reshape(outputs, ops.shape(inputs))
+        return ops.cast(outputs, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="kdl")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kdl.layers import (Flip, LocalResponseNormalization, MaskingNoise, WeightNormalization,
+from kdl.layers import (BatchNormalization, Flip, LocalResponseNormalization, MaskingNoise, WeightNormalization,
                         ZeroPadShortcut, initialize_weight_norm, with_test_time_flip)
 
 RNG = np.random.default_rng(0)
@@ -183,3 +183,41 @@ def test_test_time_flip_averages_the_two_predictions(tmp_path):
     np.testing.assert_allclose(again.predict(images, verbose=0), expected, atol=1e-6)
     with pytest.raises(ValueError, match="Received: axis=4"):
         with_test_time_flip(base, axis=4)
+
+
+@pytest.mark.parametrize("shape,dtype", [((4, 5, 5, 3), "float32"), ((8, 7, 6, 16), "float32"),
+                                         ((8, 6, 6, 4), "mixed_bfloat16")])
+def test_batch_normalization_is_keras_numbers_on_its_fast_path(shape, dtype, tmp_path):
+    x = (RNG.normal(size=shape) * 3 + 10).astype("float32")  # a mean far from 0
+    upstream = RNG.normal(size=shape).astype("float32")
+    layers = [BatchNormalization(momentum=0.9, dtype=dtype),
+              keras.layers.BatchNormalization(momentum=0.9, dtype=dtype)]
+    results = []
+    for layer in layers:
+        layer.build(shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, shape[-1]).astype("float32"))
+        layer.beta.assign(np.linspace(-1, 1, shape[-1]).astype("float32"))
+        if keras.backend.backend() == "tensorflow":
+            inputs = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                y = layer(inputs, training=True)
+                loss = tf.reduce_sum(tf.cast(y, "float32") * upstream)
+            grads = [_np(g) for g in tape.gradient(loss, [inputs, layer.gamma, layer.beta])]
+        else:
+            y, grads = layer(x, training=True), []
+        results.append((_np(keras.ops.cast(y, "float32")), grads,
+                        _np(layer.moving_mean), _np(layer.moving_variance),
+                        _np(keras.ops.cast(layer(x, training=False), "float32"))))
+    atol = 1e-4 if dtype == "float32" else 5e-2
+    for ours, keras_own in zip(*results, strict=True):
+        if isinstance(ours, list):
+            for a, b in zip(ours, keras_own, strict=True):
+                np.testing.assert_allclose(a, b, atol=atol * 10, rtol=1e-3)
+        else:
+            np.testing.assert_allclose(ours, keras_own, atol=atol, rtol=1e-3)
+    # The comparison above is of two code paths only where the fast path runs.
+    assert layers[0]._fast_path(x, True, None) == (keras.backend.backend() == "tensorflow")
+    assert not layers[0]._fast_path(x, False, None)
+    assert not BatchNormalization(axis=1)._fast_path(x, True, None)
+    _round_trip(BatchNormalization(), x, tmp_path)

@@ -29,10 +29,13 @@ from kdl.models._registry import register_variant
 
 layers = keras.layers
 BN_EPSILON = 1.001e-5  # keras.applications' value, kept for weight compatibility
+# Keras' own: kdl.layers.BatchNormalization trained ResNet-20 at 0.96x its speed here
+# (benchmarks/batch_norm.py swaps this name).
+BatchNormalization = keras.layers.BatchNormalization
 
 
 def _bn(name):
-    return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)
+    return BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)
 
 
 # --- blocks -----------------------------------------------------------------------------

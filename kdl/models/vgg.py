@@ -9,7 +9,6 @@ name. ``batch_norm=True`` adds batch normalization after every convolution;
 
 from __future__ import annotations
 
-
 import keras
 
 from kdl.models._common import (
@@ -23,6 +22,10 @@ from kdl.models._common import (
 )
 from kdl.models._registry import register_variant
 
+# Keras' own (not measured against kdl.layers.BatchNormalization on VGG; it did not pay on
+# ResNet-20). benchmarks/batch_norm.py swaps this name.
+BatchNormalization = keras.layers.BatchNormalization
+
 _CONFIGS = {
     "vgg11": (1, 1, 2, 2, 2),
     "vgg13": (2, 2, 2, 2, 2),
@@ -30,7 +33,6 @@ _CONFIGS = {
     "vgg19": (2, 2, 4, 4, 4),
 }
 _FILTERS = (64, 128, 256, 512, 512)
-
 
 def _vgg(
     convs_per_block,
@@ -63,7 +65,7 @@ def _vgg(
             if batch_norm:
                 x = keras.layers.Conv2D(filters, 3, padding="same",
                                         kernel_initializer=kernel_initializer, name=prefix)(x)
-                x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
+                x = BatchNormalization(name=f"{prefix}_bn")(x)
                 x = keras.layers.Activation("relu", name=f"{prefix}_relu")(x)
             else:
                 x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
@@ -82,11 +84,9 @@ def _vgg(
                              classes=classes, classifier_activation=classifier_activation,
                              weights=weights, name=name, input_tensor=input_tensor, head=head)
 
-
 def _register(variant: str):
     return register_variant(variant, _vgg, _CONFIGS[variant],
                             doc=f"VGG {variant[3:]}-layer (Simonyan and Zisserman 2015).")
-
 
 vgg11 = _register("vgg11")
 vgg13 = _register("vgg13")
