@@ -13,7 +13,8 @@ def close_matches(name: str, choices) -> list[str]:
     return found[:5]
 
 
-def unknown_name_message(kind: str, name: str, choices) -> str:
+def unknown_name_message(kind: str, name: str, choices, received: str = "name") -> str:
+    """``received``: the argument or recipe field that held ``name`` (``task=...``)."""
     matches = close_matches(str(name), choices)
     hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
-    return f"Unknown {kind} '{name}'.{hint} Received: name={name!r}"
+    return f"Unknown {kind} '{name}'.{hint} Received: {received}={name!r}"

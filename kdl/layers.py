@@ -18,7 +18,8 @@
   token and position embeddings (Dosovitskiy et al. 2021), for ``vit_tiny``.
 
 All are ``keras.ops`` only and registered with ``package="kdl"`` so a ``.keras``
-file reloads under ``safe_mode=True``.
+file reloads under ``safe_mode=True``. Importing this module registers ``kdl.losses``
+too, so ``import kdl.layers`` is all a compiled kdl model's ``.keras`` file needs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
+
+import kdl.losses  # noqa: F401  (registers kdl's losses for .keras files; see above)
 
 _WRAPPABLE = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 

@@ -83,7 +83,7 @@ class Recipe:
 
     def __post_init__(self):
         if self.task not in list_tasks():
-            raise ValueError(unknown_name_message("task", self.task, list_tasks()))
+            raise ValueError(unknown_name_message("task", self.task, list_tasks(), received="task"))
 
     def early_stopping_mode(self) -> str:
         """What early stopping does in this run: "stop", "restore_best" or "off"."""

@@ -76,14 +76,11 @@ def check_recipe(recipe: Recipe) -> None:
         value = getattr(recipe, key)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
-    if recipe.model not in list_models():
-        raise ValueError(unknown_name_message("model", recipe.model, list_models()))
-    if recipe.optimizer not in OPTIMIZERS:
-        raise ValueError(unknown_name_message("optimizer", recipe.optimizer, OPTIMIZERS))
-    if recipe.schedule not in SCHEDULES:
-        raise ValueError(unknown_name_message("schedule", recipe.schedule, SCHEDULES))
-    if recipe.precision not in PRECISIONS:
-        raise ValueError(unknown_name_message("precision", recipe.precision, PRECISIONS))
+    for field, choices in (("model", list_models()), ("optimizer", OPTIMIZERS),
+                           ("schedule", SCHEDULES), ("precision", PRECISIONS)):
+        if getattr(recipe, field) not in choices:
+            raise ValueError(unknown_name_message(field, getattr(recipe, field), choices,
+                                                  received=field))
     if not recipe.learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive. Received: learning_rate={recipe.learning_rate!r}")
     get_task(recipe.task)  # an unknown task is named with its close matches
@@ -106,7 +103,7 @@ def check_recipe(recipe: Recipe) -> None:
         raise ValueError(f"`ema` must be None or a momentum in (0, 1). Received: ema={recipe.ema!r}")
     if recipe.early_stopping not in EARLY_STOPPING:
         raise ValueError(unknown_name_message("early_stopping", recipe.early_stopping,
-                                              EARLY_STOPPING))
+                                              EARLY_STOPPING, received="early_stopping"))
     if recipe.normalization not in (None, "channel", "pixel", "scale"):
         raise ValueError("`normalization` must be channel, pixel, scale or None. "
                          f"Received: normalization={recipe.normalization!r}")

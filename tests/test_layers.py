@@ -221,3 +221,20 @@ def test_batch_normalization_is_keras_numbers_on_its_fast_path(shape, dtype, tmp
     assert not layers[0]._fast_path(x, False, None)
     assert not BatchNormalization(axis=1)._fast_path(x, True, None)
     _round_trip(BatchNormalization(), x, tmp_path)
+
+
+def test_importing_kdl_layers_is_enough_to_load_a_model_compiled_with_kdls_loss(tmp_path):
+    import subprocess
+    import sys
+
+    from kdl.losses import SparseCategoricalCrossentropyWithSmoothing
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(loss=SparseCategoricalCrossentropyWithSmoothing(label_smoothing=0.1))
+    model.save(tmp_path / "m.keras")
+    load = ("import kdl.layers, keras; m = keras.saving.load_model(r'%s'); "
+            "print(type(m.loss).__name__)" % (tmp_path / "m.keras"))
+    out = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "SparseCategoricalCrossentropyWithSmoothing"
