@@ -12,7 +12,9 @@ warm-up that covers compilation. One process per backend; the backends take turn
 Writes ``benchmarks/results/backends.json`` (a run of some recipes replaces their rows and
 keeps the others measured on this machine with these versions) and the README's table
 between its ``backends`` markers. ``make bench`` runs ``--quick``: the large recipes on
-JAX take well over ten minutes on a 2-core CPU. Benchmarks report; they never assert a time.
+JAX take well over ten minutes on a 2-core CPU. A quick run writes
+``backends_quick.json`` and leaves the README alone: on another machine it would
+otherwise replace the full table with its four rows. Benchmarks report; they never assert a time.
 """
 
 from __future__ import annotations
@@ -108,13 +110,13 @@ def main(argv=None) -> dict:
                 "runs": {b: rates[b][n] for b in BACKENDS}, "measured_at": when,
                 "rounds": args.rounds, "windows": args.windows,
                 "seconds": round(time.perf_counter() - start)} for n in names}
-    path = os.path.join(RESULTS, "backends.json")
+    path = os.path.join(RESULTS, "backends_quick.json" if args.quick else "backends.json")
     results = merge(path, rows, machine_line(hardware()), versions(all_backends=True))
     os.makedirs(RESULTS, exist_ok=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=2)
     table = markdown(results)
-    if not args.no_readme:
+    if not (args.no_readme or args.quick):
         readme = os.path.join(ROOT, "README.md")
         text = open(readme).read()
         if START in text and END in text:
