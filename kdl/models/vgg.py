@@ -9,6 +9,7 @@ name. ``batch_norm=True`` adds batch normalization after every convolution;
 
 from __future__ import annotations
 
+
 import keras
 
 from kdl.models._common import (
@@ -33,6 +34,7 @@ _CONFIGS = {
     "vgg19": (2, 2, 4, 4, 4),
 }
 _FILTERS = (64, 128, 256, 512, 512)
+
 
 def _vgg(
     convs_per_block,
@@ -84,9 +86,11 @@ def _vgg(
                              classes=classes, classifier_activation=classifier_activation,
                              weights=weights, name=name, input_tensor=input_tensor, head=head)
 
+
 def _register(variant: str):
     return register_variant(variant, _vgg, _CONFIGS[variant],
                             doc=f"VGG {variant[3:]}-layer (Simonyan and Zisserman 2015).")
+
 
 vgg11 = _register("vgg11")
 vgg13 = _register("vgg13")
