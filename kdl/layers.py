@@ -9,7 +9,7 @@
   for AlexNet; same numbers as ``tf.nn.local_response_normalization``, but a Keras
   layer (serializable, ``keras.ops`` only).
 - ``BatchNormalization``: Keras' own, with a training step for channels-last images that
-  runs 1.6-2.4x faster on TensorFlow's CPU kernels (same weights, names and numbers).
+  runs 1.2-2.4x faster on TensorFlow's CPU kernels (same weights, names and numbers).
 - ``ZeroPadShortcut``: the parameter-free "option A" shortcut of He et al. 2016
   (section 4.2), for the CIFAR ResNets.
 - ``Flip``: a deterministic flip (Keras' ``RandomFlip`` is random and off at inference),
