@@ -258,10 +258,8 @@ class AutoencoderTask(ImageTask):
     curve_metric = "mae"
 
     def targets(self, pipeline):
-        import tensorflow as tf
-
         # Targets: the clean image in [0, 1].
-        return pipeline.map(lambda x, y: (x, x / 255.0), num_parallel_calls=tf.data.AUTOTUNE)
+        return pipeline.map(lambda x, y: (x, x / 255.0))
 
     def build_model(self, recipe, data: DataBundle) -> keras.Model:
         import keras

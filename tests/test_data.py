@@ -147,6 +147,26 @@ def test_pipeline_and_normalization(fashion_mnist):
         data.make_pipeline(fashion_mnist.validation, 0, training=False)
 
 
+@needs_fashion_mnist
+def test_pipelines_run_without_tf_data_autotuning_unless_asked():
+    # With it on, deleting a used iterator (fit: every epoch's end) waited up to 6 s with
+    # the cores idle (benchmarks/epoch_boundary.py), so every pipeline kdl builds is off.
+    from kdl.recipes import get_recipe
+    from kdl.training import prepare_data
+
+    images, labels = np.zeros((64, 4, 4, 1), np.uint8), np.arange(64)
+    for training in (True, False):
+        pipe = data.make_pipeline((images, labels), 16, training=training)
+        assert pipe.options().autotune.enabled is False
+        assert len(list(pipe)) == 4
+    tuned = data.make_pipeline((images, labels), 16, training=True, autotune=True)
+    assert tuned.options().autotune.enabled is True
+    for name in ("lenet5_fashion_mnist", "autoencoder_fashion_mnist", "char_rnn_pystdlib"):
+        bundle = prepare_data(get_recipe(name).smoke())
+        for split in (bundle.train, bundle.validation, bundle.test):
+            assert split.options().autotune.enabled is False, name
+
+
 def test_array_pipeline_gives_every_pair_once_per_epoch_reshuffled():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (1000, 4, 4, 1), dtype=np.uint8)

@@ -34,12 +34,20 @@ def make_pipeline(
     drop_remainder: bool = False,
     image_size=None,
     repeat: bool = False,
+    autotune: bool = False,
 ) -> tf.data.Dataset:
     """Batches of ``(float32 images in [0, 255], labels)`` ready for ``fit``.
 
     ``dataset``: unbatched ``(uint8[H, W, C], label)`` elements, or a pair of arrays
     ``(images, labels)`` held in memory. Augmentation runs only when ``training``.
     ``image_size`` resizes (bilinear) after augmentation.
+
+    ``autotune``: tf.data's autotuning, off by default, its two knobs (parallel
+    batching, prefetch depth) set by hand instead. With it on (TensorFlow 2.21),
+    deleting a used iterator, which ``fit`` does at every epoch's end and ``evaluate`` at
+    every call, waited up to 6 s with every core idle, on 2 of 5 such deletions:
+    LeNet-5's epochs took 1.3x as long (benchmarks/epoch_boundary.py). Turn it on for
+    a pipeline whose cost autotuning would find, e.g. one that decodes from disk.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
@@ -68,8 +76,9 @@ def make_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    workers = tf.data.AUTOTUNE if autotune else os.cpu_count() or 1
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
-                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
+                  num_parallel_calls=workers, deterministic=deterministic or None)
 
     def prepare(*batch):
         images, labels = fetch(*batch) if fetch is not None else batch
@@ -86,8 +95,9 @@ def make_pipeline(
     options = tf.data.Options()
     options.deterministic = deterministic
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.autotune.enabled = autotune
     ds = ds.with_options(options)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE if autotune else 2)
 
 
 def normalization_layer(dataset: tf.data.Dataset, per: str = "channel",
