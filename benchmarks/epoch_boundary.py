@@ -87,7 +87,8 @@ def main(argv=None) -> dict:
             deletions[which].append(deletion_seconds(bundle.train))
     model = build_model(recipe, data["off"])
     compile_model(model, recipe, data["off"].steps_per_epoch)
-    model.fit(data["off"].train, epochs=1, verbose=0)  # traces the train step
+    warm_up = data["off"].train.take(2 * (recipe.steps_per_execution or 1))
+    model.fit(warm_up, epochs=1, verbose=0)  # traces the train step
     fits = {which: [] for which in data}
     for _ in range(args.rounds):
         for which, bundle in data.items():
