@@ -15,18 +15,48 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 
-def hardware() -> dict:
-    """The machine: architecture, CPU model, core count and GPUs (best effort)."""
-    info = {"machine": platform.machine(), "processor": platform.processor() or None,
-            "cpu_count": os.cpu_count(), "system": platform.system()}
+# The instruction sets that decide kdl's choices here, widest first (``precision="auto"``
+# trains in bfloat16 only with AMX): two CPUs with one model name can differ in them.
+_ISA = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"),
+        ("avx2", "AVX2"), ("asimd", "NEON"))
+
+
+def cpu_info(path: str = "/proc/cpuinfo") -> dict:
+    """The first processor's model name, family/model numbers and flags, from ``path``
+    (empty where there is none, e.g. on macOS)."""
+    fields = {"model name": "cpu", "cpu family": "family", "model": "model",
+              "flags": "flags", "Features": "flags"}
+    info = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
+                if not line.strip():
+                    break  # the first processor's block ends here
+                key, _, value = line.partition(":")
+                if key.strip() in fields:
+                    info[fields[key.strip()]] = value.strip()
     except OSError:
         pass
+    info["flags"] = set(info.get("flags", "").split())
+    return info
+
+
+def widest_isa(flags) -> str | None:
+    """The widest of the instruction sets in ``_ISA`` that ``flags`` include."""
+    return next((name for flag, name in _ISA if flag in flags), None)
+
+
+def hardware() -> dict:
+    """The machine: architecture, CPU model (with its family/model numbers and widest
+    instruction set), core count and GPUs (best effort)."""
+    info = {"machine": platform.machine(), "processor": platform.processor() or None,
+            "cpu_count": os.cpu_count(), "system": platform.system()}
+    cpu = cpu_info()
+    if cpu.get("cpu"):
+        info["cpu"] = cpu["cpu"]
+    if cpu.get("family") and cpu.get("model"):
+        info["cpu_id"] = f"{cpu['family']}/{cpu['model']}"
+    info["isa"] = widest_isa(cpu["flags"])
     try:
         import tensorflow as tf
 
@@ -37,8 +67,12 @@ def hardware() -> dict:
 
 
 def machine_line(hw: dict) -> str:
-    """One line for a card or a table: "<CPU model>, <n> cores"."""
-    return f"{hw.get('cpu') or hw.get('machine')}, {hw.get('cpu_count')} cores"
+    """One line for a card or a table: "<CPU model> (<family/model>, <ISA>), <n> cores".
+    The parenthesis tells apart two CPUs sold under one name ("Intel(R) Xeon(R)
+    Processor" with and without AMX); records made before it existed have none."""
+    detail = ", ".join(v for v in (hw.get("cpu_id"), hw.get("isa")) if v)
+    name = hw.get("cpu") or hw.get("machine")
+    return f"{name}{f' ({detail})' if detail else ''}, {hw.get('cpu_count')} cores"
 
 
 def versions(all_backends: bool = False) -> dict:

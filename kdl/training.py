@@ -194,12 +194,9 @@ def jit_compile_for(recipe: Recipe) -> bool | str:
 
 
 def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((set(line.split(":", 1)[1].split()) for line in f
-                         if line.startswith("flags")), set())
-    except OSError:
-        return set()
+    from kdl.provenance import cpu_info
+
+    return cpu_info()["flags"]
 
 
 def precision_for(recipe: Recipe) -> str:

@@ -92,3 +92,29 @@ def test_result_export_and_card_carry_one_provenance_record(card_dir, tmp_path):
     assert result["config"]["epochs"] == 1  # the smoke recipe, as it ran
     assert result["backend"] == "tensorflow" and result["machine"].endswith(
         f"{os.cpu_count()} cores")
+
+
+def test_machine_line_tells_apart_two_cpus_sold_under_one_name(tmp_path):
+    """Two of this project's machines report "Intel(R) Xeon(R) Processor"; one has AMX
+    (bfloat16 trains faster there), the other not. The line says which."""
+    from kdl.provenance import cpu_info, machine_line, widest_isa
+
+    block = ("processor\t: {n}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: {model}\n"
+             "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx2 avx512f {extra}\n\n")
+    lines = []
+    for model, extra in ((143, "avx512_bf16 amx_bf16 amx_tile"), (207, "avx512_bf16")):
+        path = tmp_path / f"cpuinfo{model}"
+        # Two processors: only the first one's block is read.
+        path.write_text(block.format(n=0, model=model, extra=extra)
+                        + block.format(n=1, model=1, extra=""))
+        info = cpu_info(str(path))
+        assert info["cpu"] == "Intel(R) Xeon(R) Processor" and info["model"] == str(model)
+        assert "avx512_bf16" in info["flags"] and ("amx_bf16" in info["flags"]) == (model == 143)
+        hw = {"cpu": info["cpu"], "cpu_id": f"{info['family']}/{info['model']}", "cpu_count": 2,
+              "isa": widest_isa(info["flags"])}
+        lines.append(machine_line(hw))
+    assert lines == ["Intel(R) Xeon(R) Processor (6/143, AMX), 2 cores",
+                     "Intel(R) Xeon(R) Processor (6/207, AVX512-BF16), 2 cores"]
+    assert cpu_info(str(tmp_path / "missing")) == {"flags": set()}
+    assert machine_line({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) \
+        == "Intel(R) Xeon(R) Processor, 2 cores"  # a record made before the parenthesis
