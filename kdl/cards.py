@@ -48,14 +48,16 @@ def judge(target_metric: str, target: float | None, value: float | None) -> bool
 def aggregate_runs(runs: list[dict]) -> dict:
     """Several seeds' summaries (``kdl.training.TrainResult.summary()`` plus ``seed`` and
     ``wall_s``) as one: each metric's mean and sample standard deviation, every seed's
-    result, and the target judged on the mean (and, separately, on every seed)."""
+    result, and the target judged on the mean (and, separately, on every seed). One run's
+    ``test_metrics_std`` is None."""
     if not runs:
         raise ValueError("aggregate_runs needs at least one run. Received: runs=[]")
     first = runs[0]
     keys = [k for k in first["test_metrics"] if all(k in r["test_metrics"] for r in runs)]
     values = {k: np.array([r["test_metrics"][k] for r in runs], dtype="float64") for k in keys}
     mean = {k: float(v.mean()) for k, v in values.items()}
-    std = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
+    # One seed has no spread: None, not a standard deviation of 0.
+    std = {k: float(v.std(ddof=1)) for k, v in values.items()} if len(runs) > 1 else None
     metric, target = first.get("target_metric"), first.get("target")
     per_seed = [judge(metric, target, r["test_metrics"].get(metric)) for r in runs]
     return {

@@ -28,6 +28,7 @@ def test_a_card_records_the_run_and_the_table_shows_it(card_dir, tmp_path):
     card = json.loads(open(path).read())
     assert card["epochs_requested"] == 7 and card["test_metrics"]["accuracy"] == 0.9012
     assert "export_path" not in card  # the recording machine's path means nothing elsewhere
+    assert card["n_seeds"] == 1 and card["test_metrics_std"] is None  # one seed: no spread
     table = cards.cards_table()
     row = next(line for line in table.splitlines() if line.startswith("| lenet5_fashion_mnist"))
     assert "accuracy 0.9012 (n=1) | 7 | 1.5 min" in row and "**not yet met**" in row
