@@ -45,8 +45,8 @@ def make_pipeline(
     ``autotune``: tf.data's autotuning, off by default, its two knobs (parallel
     batching, prefetch depth) set by hand instead. With it on (TensorFlow 2.21),
     deleting an iterator that ran to its end, which ``fit`` does at every epoch's end
-    and ``evaluate`` at every call, sometimes waited with every core idle, the longer
-    the longer it had run (22.8 s after a 57-second loop): 3 epochs of LeNet-5 took
+    and ``evaluate`` at every call, sometimes waited with every core idle, and for
+    longer the longer it had run (22.8 s after a 57-second loop): 3 epochs of LeNet-5 took
     1.31x as long, one ResNet-20 epoch 141.9 s against 97.6-100.9 s
     (benchmarks/epoch_boundary.py). Turn it on for a pipeline whose cost autotuning
     would find, e.g. one that decodes from disk.
