@@ -199,10 +199,39 @@ def _cpu_flags() -> set[str]:
     return cpu_info()["flags"]
 
 
+def _gpu_capabilities() -> list[tuple[int, int]]:
+    """The compute capabilities of the GPUs that the running Keras backend sees
+    (best effort: [] when it sees none or cannot say)."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            details = (tf.config.experimental.get_device_details(gpu)
+                       for gpu in tf.config.list_physical_devices("GPU"))
+            return [tuple(d["compute_capability"]) for d in details
+                    if d.get("compute_capability")]
+        if backend == "jax":
+            import jax
+
+            return [tuple(int(p) for p in str(d.compute_capability).split(".")[:2])
+                    for d in jax.devices()
+                    if d.platform == "gpu" and getattr(d, "compute_capability", None)]
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return [tuple(torch.cuda.get_device_capability(i))
+                        for i in range(torch.cuda.device_count())]
+    except Exception:  # a device query is never a reason to fail a run
+        return []
+    return []
+
+
 def precision_for(recipe: Recipe) -> str:
     """``recipe.precision``, or where it is "auto" the policy that trains faster here:
-    ``mixed_bfloat16`` on a CPU with AMX tiles (``amx_bf16``) or a GPU of compute
-    capability 8.0 or more (TensorFlow), else ``float32``.
+    ``mixed_bfloat16`` on a CPU with AMX tiles (``amx_bf16``) or where the backend
+    sees a GPU of compute capability 8.0 or more, else ``float32``.
 
     Measured with ``benchmarks/mixed_precision.py`` (ResNet-20, batch 128): bfloat16 ran
     1.30x float32 on an Intel Xeon with AMX, and 0.78x on an Intel Xeon with
@@ -212,13 +241,8 @@ def precision_for(recipe: Recipe) -> str:
         return recipe.precision
     if "amx_bf16" in _cpu_flags():
         return "mixed_bfloat16"
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        for gpu in tf.config.list_physical_devices("GPU"):
-            capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
-            if capability and tuple(capability) >= (8, 0):
-                return "mixed_bfloat16"
+    if any(capability >= (8, 0) for capability in _gpu_capabilities()):
+        return "mixed_bfloat16"
     return "float32"
 
 

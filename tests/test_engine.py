@@ -129,3 +129,51 @@ def test_precision_auto_is_bfloat16_only_where_it_measured_faster(monkeypatch):
     monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
     assert training.precision_for(recipe) == "mixed_bfloat16"
     assert training.precision_for(recipe.replace(precision="float32")) == "float32"
+
+
+def test_precision_auto_sees_the_gpus_of_every_backend(monkeypatch):
+    """No GPU here: each backend's device query is faked, as it reports a GPU."""
+    import types
+
+    import kdl.training as training
+
+    recipe = get_recipe("resnet20_fashion_mnist")
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx2"})
+    for capabilities, expected in (([], "float32"), ([(7, 5)], "float32"),
+                                   ([(7, 5), (9, 0)], "mixed_bfloat16")):
+        monkeypatch.setattr(training, "_gpu_capabilities", lambda c=capabilities: c)
+        assert training.precision_for(recipe) == expected
+    monkeypatch.undo()
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx2"})
+    try:
+        import jax
+    except ImportError:
+        jax = None
+    if jax is not None:
+        monkeypatch.setattr(training.keras.backend, "backend", lambda: "jax")
+        devices = [types.SimpleNamespace(platform="gpu", compute_capability="8.6"),
+                   types.SimpleNamespace(platform="cpu")]
+        monkeypatch.setattr(jax, "devices", lambda: devices)
+        assert training._gpu_capabilities() == [(8, 6)]
+        monkeypatch.setattr(jax, "devices", lambda: devices[1:])
+        assert training._gpu_capabilities() == []
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        monkeypatch.setattr(training.keras.backend, "backend", lambda: "torch")
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: ((7, 0), (8, 0))[i])
+        assert training._gpu_capabilities() == [(7, 0), (8, 0)]
+        assert training.precision_for(recipe) == "mixed_bfloat16"
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        assert training._gpu_capabilities() == []
+    monkeypatch.setattr(training.keras.backend, "backend", lambda: "tensorflow")
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0"])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda gpu: {"compute_capability": (8, 0)})
+    assert training._gpu_capabilities() == [(8, 0)]
