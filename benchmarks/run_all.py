@@ -321,9 +321,10 @@ def main(argv=None):
 
 
 def markdown(results) -> str:
-    hw = results["machine"]
+    from kdl.provenance import machine_line
+
     n = results.get("peak_matmul_size", 4096)
-    lines = [f"Machine: {hw.get('cpu')}, {hw.get('cpu_count')} cores; float32 matmul peak "
+    lines = [f"Machine: {machine_line(results['machine'])}; float32 matmul peak "
              f"{results['peak_float32_gflops']} GFLOP/s, bfloat16 {results['peak_bfloat16_gflops']} "
              f"GFLOP/s (best single {n}x{n} matmul, measured in the same run).", "",
              "| recipe | batch | augmentation | kdl img/s | hand-written img/s | kdl / hand | "
