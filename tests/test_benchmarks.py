@@ -106,6 +106,23 @@ def test_accuracy_curve_has_a_point_per_epoch():
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_epoch_boundary_compares_autotuning_off_with_on():
+    import epoch_boundary
+
+    recipe = get_recipe("lenet5_fashion_mnist").replace(max_train_examples=512,
+                                                        max_test_examples=512)
+    data = epoch_boundary.bundles(recipe)
+    assert {w: b.train.options().autotune.enabled for w, b in data.items()} == {
+        "off": False, "on": True}
+    result = epoch_boundary.main(["--max-examples", "512", "--rounds", "1", "--epochs", "1",
+                                  "--deletions", "2"])
+    assert {w: len(v) for w, v in result["fit_s"].items()} == {"off": 1, "on": 1}
+    assert {w: len(v) for w, v in result["deletion_s"].items()} == {"off": 2, "on": 2}
+    assert result["ratio_on_over_off"] == pytest.approx(
+        result["fit_median_s"]["on"] / result["fit_median_s"]["off"], abs=0.01)
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_decompose_times_the_three_ways_each_round():
     import decompose
 

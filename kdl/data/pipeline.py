@@ -78,9 +78,10 @@ def make_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    workers = tf.data.AUTOTUNE if autotune else os.cpu_count() or 1
+    cores = os.cpu_count() or 1
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
-                  num_parallel_calls=workers, deterministic=deterministic or None)
+                  num_parallel_calls=tf.data.AUTOTUNE if autotune else cores,
+                  deterministic=deterministic or None)
 
     def prepare(*batch):
         images, labels = fetch(*batch) if fetch is not None else batch
@@ -92,7 +93,7 @@ def make_pipeline(
         return images, labels
 
     # One map call per core, not AUTOTUNE: faster here (benchmarks/data_pipeline.py).
-    ds = ds.map(prepare, num_parallel_calls=os.cpu_count() or tf.data.AUTOTUNE,
+    ds = ds.map(prepare, num_parallel_calls=cores,
                 deterministic=deterministic or None)
     options = tf.data.Options()
     options.deterministic = deterministic
