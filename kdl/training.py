@@ -246,6 +246,56 @@ def precision_for(recipe: Recipe) -> str:
     return "float32"
 
 
+JAX_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def enable_determinism(backend: str | None = None) -> None:
+    """Op determinism for a run: TensorFlow's (its ops feed every backend's input
+    pipeline) and the training backend's (``backend``, default the running one).
+
+    - TensorFlow: ``tf.config.experimental.enable_op_determinism()``.
+    - PyTorch: ``torch.use_deterministic_algorithms(True)``, cuDNN's benchmark mode off
+      and ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (PyTorch's reproducibility notes).
+    - JAX: XLA's ``--xla_gpu_deterministic_ops=true``, which XLA reads once, when JAX
+      starts its backends; it is added to ``XLA_FLAGS`` if they have not started. If
+      they have, on a GPU without the flag this raises (the run could not keep its
+      promise); on CPUs, XLA's kernels give one result per input already.
+
+    Irreversible for the process: ops without a deterministic kernel then raise."""
+    import tensorflow as tf
+
+    backend = backend or keras.backend.backend()
+    tf.config.experimental.enable_op_determinism()
+    if backend == "torch":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif backend == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if JAX_DETERMINISTIC_FLAG.split("=")[0] in flags:
+            return
+        if not _jax_backends_started():
+            os.environ["XLA_FLAGS"] = f"{flags} {JAX_DETERMINISTIC_FLAG}".strip()
+            return
+        import jax
+
+        if jax.default_backend() != "cpu":
+            raise ValueError(
+                f"deterministic runs on JAX's {jax.default_backend()} need XLA_FLAGS="
+                f"{JAX_DETERMINISTIC_FLAG} before JAX starts (kdl train --deterministic sets "
+                f"it). Received: XLA_FLAGS={flags!r} with JAX already started")
+
+
+def _jax_backends_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # JAX's private module moved: assume started, the safe side
+        return True
+    return bool(xla_bridge.backends_are_initialized())
+
+
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
                   num_replicas: int = 1) -> None:
     loss, metrics = loss_and_metrics(recipe)
@@ -405,6 +455,8 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     import tensorflow as tf
 
     start = time.perf_counter()
+    if recipe.deterministic:
+        enable_determinism()  # before anything can start JAX's backends
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     # The recipe as it will run, resolved once before anything is written: recipe.json,
@@ -415,9 +467,6 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     record = provenance(recipe)
     resuming = _check_resumable(recipe, workdir)
     keras.utils.set_random_seed(recipe.seed)
-    if recipe.deterministic:
-        # Irreversible for the process; kernels without a deterministic form then raise.
-        tf.config.experimental.enable_op_determinism()
     data = prepare_data(recipe, replicas)
     set_precision(recipe.precision)
     try:

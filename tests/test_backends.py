@@ -89,3 +89,60 @@ def test_jax_data_parallel_over_two_logical_cpu_devices(tmp_path):
                          timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[-3:] == ["2", "2", "True"], out.stdout
+
+
+# --- --deterministic on every backend ------------------------------------------------------
+
+def test_enable_determinism_turns_on_each_backends_switch(tmp_path):
+    """PyTorch's deterministic algorithms, XLA's deterministic-ops flag set before JAX
+    starts, and a clear error where JAX already runs on a GPU without it (faked here)."""
+    code = (
+        "import os\n"
+        "os.environ.pop('XLA_FLAGS', None); os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None)\n"
+        "from kdl.training import enable_determinism, JAX_DETERMINISTIC_FLAG\n"
+        "import tensorflow as tf\n"
+        "import torch\n"
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "enable_determinism('torch')\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert not torch.backends.cudnn.benchmark\n"
+        "assert os.environ['CUBLAS_WORKSPACE_CONFIG'] == ':4096:8'\n"
+        "from tensorflow.python.framework import config\n"
+        "assert config.is_op_determinism_enabled()\n"
+        "enable_determinism('jax')\n"
+        "assert os.environ['XLA_FLAGS'] == JAX_DETERMINISTIC_FLAG, os.environ['XLA_FLAGS']\n"
+        "os.environ.pop('XLA_FLAGS')\n"
+        "import jax\n"
+        "jax.numpy.ones(2).sum()  # JAX started, without the flag\n"
+        "enable_determinism('jax')  # on CPUs that is fine\n"
+        "jax.default_backend = lambda: 'gpu'\n"
+        "try:\n"
+        "    enable_determinism('jax')\n"
+        "except ValueError as e:\n"
+        "    print(e)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    if "No module named 'torch'" in out.stderr or "No module named 'jax'" in out.stderr:
+        pytest.skip("needs torch and jax")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == (
+        "deterministic runs on JAX's gpu need XLA_FLAGS=--xla_gpu_deterministic_ops=true "
+        "before JAX starts (kdl train --deterministic sets it). Received: XLA_FLAGS='' with "
+        "JAX already started")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_deterministic_on_another_backend_gives_the_same_metrics_twice(backend, tmp_path):
+    import json
+
+    results = []
+    for i in range(2):
+        out = kdl("train", "lenet5_fashion_mnist", "--smoke", "--epochs", "1", "--backend",
+                  backend, "--deterministic", "--workdir", str(tmp_path / f"w{i}"), "--no-export",
+                  "--no-report", "--json", "--quiet", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        results.append(json.loads(out.stdout.strip().splitlines()[-1])["test_metrics"])
+    assert results[0] == results[1]  # bit for bit
+    assert json.loads((tmp_path / "w0" / "recipe.json").read_text())["deterministic"] is True
