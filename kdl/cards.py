@@ -88,7 +88,6 @@ def save_card(recipe, runs, pretrain=None, command: str | None = None,
     if isinstance(runs, dict):
         runs = [{"seed": recipe.seed, **runs}]
     summary = aggregate_runs(runs)
-    os.makedirs(cards_dir(), exist_ok=True)
     if provenance is None:
         hw = hardware()
         provenance = {"hardware": hw, "machine": machine_line(hw)}
@@ -105,12 +104,68 @@ def save_card(recipe, runs, pretrain=None, command: str | None = None,
         "command": command or f"kdl train {recipe.name} --record",
         "pretrain": pretrain,
     }
-    path = os.path.join(cards_dir(), f"{recipe.name}.json")
+    return _write_card(recipe.name, card)
+
+
+def _write_card(name: str, card: dict) -> str:
+    os.makedirs(cards_dir(), exist_ok=True)
+    path = os.path.join(cards_dir(), f"{name}.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(card, f, indent=2, default=str)
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # a reader sees the old card or the new one, never half of one
     return path
+
+
+# What seeds recorded apart must share to join one card, besides the configuration.
+_SET_UP = ("backend", "versions", "machine")
+
+
+def check_can_add_seeds(card: dict | None, name: str, record: dict | None = None) -> None:
+    """Raise ValueError (one line) unless seeds run as ``record`` says (kdl.provenance's
+    record of the resolved recipe) may join ``card``: the same configuration apart from
+    the seed, backend, versions and machine. Without ``record``, only that the card
+    exists and keeps what the check needs."""
+    if card is None:
+        raise ValueError(f"{name} has no card to add seeds to; record one first (kdl train "
+                         f"{name} --record). Received: --add-seeds")
+    if "config" not in card:
+        raise ValueError(f"the card of {name} keeps no configuration (it was recorded before "
+                         f"cards kept one), so no seed can be checked against it; record it "
+                         f"anew with --record --seeds N. Received: --add-seeds")
+    if record is None:
+        return
+    config = json.loads(json.dumps(record["config"], default=str))  # as the card keeps it
+    differ = [f"{k}={config.get(k)!r} (card: {card['config'].get(k)!r})"
+              for k in sorted(set(card["config"]) | set(config))
+              if k != "seed" and config.get(k) != card["config"].get(k)]
+    differ += [f"{k} {record.get(k)!r} (card: {card.get(k)!r})"
+               for k in _SET_UP if record.get(k) != card.get(k)]
+    if differ:
+        raise ValueError(f"the card of {name} was recorded with another set-up, and one mean "
+                         f"over two set-ups would mean nothing; --record alone replaces the "
+                         f"card. Received: {', '.join(differ)}")
+
+
+def add_seeds_to_card(name: str, runs: list[dict], record: dict,
+                      command: str | None = None) -> dict:
+    """Add ``runs`` (seeds' summaries, as :func:`save_card` takes them, run as ``record``
+    says) to the card of recipe ``name``, after checking again that they may join it;
+    the mean, spread and verdicts are recomputed over every seed. Returns the card."""
+    card = load_card(name)
+    check_can_add_seeds(card, name, record)
+    taken = sorted({s["seed"] for s in card["seeds"]} & {r["seed"] for r in runs})
+    if taken:
+        raise ValueError(f"the card of {name} already holds seed {taken[0]}. Received: seeds "
+                         f"{[r['seed'] for r in runs]}")
+    same = {k: card.get(k) for k in ("recipe", "params", "target_metric", "target")}
+    summary = aggregate_runs([{**same, **s} for s in card["seeds"]] + list(runs))
+    card.update(summary)
+    card["date"] = time.strftime("%Y-%m-%d", time.gmtime())
+    if command:
+        card["command"] = f"{card['command']}; {command}"
+    _write_card(name, card)
+    return card
 
 
 def load_card(name: str) -> dict | None:

@@ -147,20 +147,29 @@ def cmd_train(args) -> int:
     recipe = _resolve_recipe(args)
     if args.overfit_batch:
         return _overfit_batch(args, recipe)
+    if recipe.deterministic:
+        from kdl.training import enable_determinism
+
+        try:
+            enable_determinism()  # before the strategy: it may start JAX's backends
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     # The strategy first: MultiWorkerMirroredStrategy must configure collective ops
     # before TensorFlow runs anything (loading the data does).
     strategy = _strategy(args)
     _check_data(recipe)
-    from kdl.cards import save_card
+    from kdl.cards import add_seeds_to_card, save_card
     from kdl.distribute import is_chief
     from kdl.export import export_run
 
-    seeds = [recipe.seed + i for i in range(args.seeds)]
+    if args.add_seeds:
+        recipe = _recipe_to_add_seeds(args, recipe, strategy)
+    seeds = [recipe.seed + i for i in range(args.add_seeds or args.seeds)]
     workdir = _workdir(args, recipe)
     runs, first = [], None
     for i, seed in enumerate(seeds):
         seeded = recipe.replace(seed=seed)
-        multi = len(seeds) > 1
+        multi = len(seeds) > 1 or bool(args.add_seeds)
         result = _run_one(args, seeded, os.path.join(workdir, f"seed{seed}") if multi else workdir,
                           strategy, prefix=f"seed {seed} ({i + 1}/{len(seeds)}): " if multi else "")
         # One meaning of wall_s in result.json, the export's kdl.json and the card: the
@@ -184,11 +193,18 @@ def cmd_train(args) -> int:
     if getattr(args, "data_parallel_devices", 1) > 1:
         summary["data_parallel_devices"] = args.data_parallel_devices
     summary["wall_s"] = round(time.perf_counter() - start, 2)
-    if args.record and is_chief():
+    card = None
+    if (args.record or args.add_seeds) and is_chief():
         command = " ".join(["kdl", *(argv_for_card or [])]) if argv_for_card else None
-        # The recipe as it ran (resolved for the strategy), with the seed it started from.
-        save_card(first.recipe, runs, pretrain=first.pretrain_report, command=command,
-                  provenance=first.provenance)
+        if args.add_seeds:
+            try:
+                card = add_seeds_to_card(recipe.name, runs, first.provenance, command=command)
+            except ValueError as e:  # the card changed while these seeds ran
+                raise UsageError(f"{e} (these seeds' results are in {workdir})") from None
+        else:
+            # The recipe as it ran (resolved for the strategy), with the seed it started from.
+            save_card(first.recipe, runs, pretrain=first.pretrain_report, command=command,
+                      provenance=first.provenance)
     if args.json:
         _print_json(summary)
     else:
@@ -202,7 +218,36 @@ def cmd_train(args) -> int:
         print(f"{recipe.name}: {summary['epochs_run']} epochs, test {metrics}{seeds_text}"
               f"{verdict}, {summary['wall_s']:.0f} s"
               + (f", exported to {export_path}" if export_path else ""))
+        if card:
+            from kdl.cards import metric_text
+
+            met = {True: ", target met", False: ", target NOT met", None: ""}[card["target_met"]]
+            print(f"card: {metric_text(card, card['target_metric'])}{met}")
     return 0
+
+
+def _recipe_to_add_seeds(args, recipe, strategy):
+    """``recipe`` starting at the seed after its card's last, once the set-up it will run
+    (recipe resolved for ``strategy``, backend, versions, machine) is checked to be the
+    card's: a mean over seeds of two set-ups would mean nothing."""
+    import tensorflow as tf
+
+    from kdl.cards import check_can_add_seeds, load_card
+    from kdl.provenance import provenance
+    from kdl.training import resolve_for_strategy
+
+    if args.seeds != 1:
+        raise UsageError(f"--add-seeds continues the card's seeds; --seeds starts anew: choose "
+                         f"one. Received: --seeds {args.seeds} --add-seeds {args.add_seeds}")
+    card = load_card(recipe.name)
+    try:
+        check_can_add_seeds(card, recipe.name)
+        recipe = recipe.replace(seed=max(s["seed"] for s in card["seeds"]) + 1)
+        check_can_add_seeds(card, recipe.name, provenance(
+            resolve_for_strategy(recipe, strategy or tf.distribute.get_strategy())))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return recipe
 
 
 def _overfit_batch(args, recipe) -> int:
@@ -539,6 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive("--seeds"), default=1,
                    help="train N seeds (the recipe's seed and the next N-1); the card and "
                         "the summary give their mean and standard deviation")
+    p.add_argument("--add-seeds", type=_positive("--add-seeds"), metavar="N",
+                   help="train N more seeds, after the last of the recipe's card, and add "
+                        "them to the card (its mean, std and verdict are recomputed); the "
+                        "configuration, backend, versions and machine must be the card's")
     p.add_argument("--deterministic", action="store_true",
                    help="op determinism and ordered input pipelines: a seed gives the same "
                         "result twice on one machine (slower)")

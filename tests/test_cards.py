@@ -119,3 +119,60 @@ def test_machine_line_tells_apart_two_cpus_sold_under_one_name(tmp_path):
     assert cpu_info(str(tmp_path / "missing")) == {"flags": set()}
     assert machine_line({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) \
         == "Intel(R) Xeon(R) Processor, 2 cores"  # a record made before the parenthesis
+
+
+def test_add_seeds_extends_a_card_only_from_the_same_set_up(card_dir, tmp_path, capsys):
+    """`--add-seeds N` trains the seeds after the card's last and recomputes its mean,
+    spread and verdict over all of them; another configuration or machine, a card that
+    keeps no configuration, or --seeds beside it are refused before anything trains, and
+    the card stays as it was."""
+    import numpy as np
+
+    from kdl import cli
+    from tests.conftest import fashion_mnist_available
+
+    if not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST files missing")
+    common = ["train", "mlp_fashion_mnist", "--smoke", "--no-report", "--no-export", "--quiet"]
+    path = card_dir / "mlp_fashion_mnist.json"
+    assert cli.main([*common, "--record", "--workdir", str(tmp_path / "w0")]) == 0
+    first = json.loads(path.read_text())
+    capsys.readouterr()
+    assert cli.main([*common, "--add-seeds", "2", "--workdir", str(tmp_path / "w1")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("card: accuracy ")
+    card = json.loads(path.read_text())
+    assert [s["seed"] for s in card["seeds"]] == [0, 1, 2] and card["n_seeds"] == 3
+    assert card["seeds"][0] == first["seeds"][0]  # the recorded seed, kept as it was
+    accs = [s["test_metrics"]["accuracy"] for s in card["seeds"]]
+    assert card["test_metrics"]["accuracy"] == pytest.approx(np.mean(accs))
+    assert card["test_metrics_std"]["accuracy"] == pytest.approx(np.std(accs, ddof=1))
+    assert card["config"] == first["config"] and card["machine"] == first["machine"]
+    assert card["command"] == (f"{first['command']}; kdl train mlp_fashion_mnist --smoke "
+                               f"--no-report --no-export --quiet --add-seeds 2 --workdir "
+                               f"{tmp_path / 'w1'}")
+    assert (tmp_path / "w1" / "seed1" / "model.keras").exists()
+
+    def refused(*args, card_text=None):
+        if card_text is not None:
+            path.write_text(card_text)
+        before = path.read_text() if path.exists() else None
+        capsys.readouterr()
+        assert cli.main([*common, *args, "--workdir", str(tmp_path / "w2")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kdl: error: "), err
+        assert (path.read_text() if path.exists() else None) == before
+        assert not (tmp_path / "w2").exists()
+        return err[0]
+
+    assert refused("--add-seeds", "1", "--set", "learning_rate=0.5").endswith(
+        f"Received: learning_rate=0.5 (card: {card['config']['learning_rate']!r})")
+    other = json.dumps({**card, "machine": "Other CPU, 2 cores"})
+    assert refused("--add-seeds", "1", card_text=other).endswith(
+        f"Received: machine {card['machine']!r} (card: 'Other CPU, 2 cores')")
+    assert "--seeds starts anew" in refused("--add-seeds", "1", "--seeds", "2")
+    old = json.dumps({k: v for k, v in card.items() if k != "config"})
+    assert "keeps no configuration" in refused("--add-seeds", "1", card_text=old)
+    path.unlink()
+    assert refused("--add-seeds", "1") == ("kdl: error: mlp_fashion_mnist has no card to add "
+                                           "seeds to; record one first (kdl train "
+                                           "mlp_fashion_mnist --record). Received: --add-seeds")
