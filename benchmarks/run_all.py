@@ -150,10 +150,11 @@ def handwritten_throughput(name, recipe, windows, steps, warmup, arrays):
     return statistics.median(rate.rates)
 
 
-def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS):
+def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS, seed=None):
     """Training seconds until LeNet-5's test accuracy reaches ``target``, DAWNBench-style:
     the recipe with an ``epochs`` budget (its schedule spans that budget, as
-    ``kdl train lenet5_fashion_mnist --epochs N``), test accuracy after each epoch."""
+    ``kdl train lenet5_fashion_mnist --epochs N``), test accuracy after each epoch.
+    ``seed``: the recipe's own unless given."""
     import keras
 
     from kdl.recipes import get_recipe
@@ -161,7 +162,8 @@ def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS):
                               with_test_time_flip_compiled)
 
     recipe = get_recipe("lenet5_fashion_mnist")
-    recipe = recipe.replace(epochs=epochs or recipe.epochs)
+    recipe = recipe.replace(epochs=epochs or recipe.epochs,
+                            seed=recipe.seed if seed is None else seed)
     data = prepare_data(recipe)
     model = build_model(recipe, data)
     compile_model(model, recipe, data.steps_per_epoch)

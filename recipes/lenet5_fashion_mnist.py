@@ -11,10 +11,12 @@ RECIPE = Recipe(
     model="lenet5",
     data="fashion_mnist",
     description="LeNet-5 as in the course (ReLU, max pooling), with batch normalization after "
-                "each convolution; Adam with cosine decay, label smoothing, horizontal flips, "
-                "weight averaging, flip-averaged predictions.",
+                "each convolution's pooling; Adam with cosine decay, label smoothing, "
+                "horizontal flips, weight averaging, flip-averaged predictions.",
     # Batch norm: so that every seed passes the target, not only the mean (README: Recipe cards).
-    model_args={"batch_norm": True},
+    # After pooling: the same function on a quarter of the elements, epochs 1.4x faster
+    # (benchmarks/accuracy_curve.py; README: Performance).
+    model_args={"batch_norm": True, "batch_norm_position": "after_pooling"},
     augmentation={"flip": "horizontal"},
     normalization="channel",
     optimizer="adam",

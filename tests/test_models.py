@@ -160,6 +160,28 @@ def test_lenet5_paper_variant_uses_tanh_and_average_pooling():
     assert model.count_params() == 61_706
 
 
+def test_lenet5_batch_norm_after_pooling_is_the_same_function_on_a_quarter_of_the_elements():
+    before = models.get_model("lenet5", batch_norm=True)
+    after = models.get_model("lenet5", batch_norm=True, batch_norm_position="after_pooling")
+    assert after.count_params() == before.count_params()
+    names = [layer.name for layer in after.layers]
+    assert names.index("pool1") < names.index("conv1_bn") < names.index("conv1_act")
+    assert after.get_layer("conv1_bn").input.shape[1:] == (14, 14, 6)
+    assert before.get_layer("conv1_bn").input.shape[1:] == (28, 28, 6)
+    # Inference with positive scales: max pooling commutes with the affine map and ReLU.
+    rng = np.random.default_rng(0)
+    for layer in before.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = (w.numpy() for w in layer.weights)
+            layer.set_weights([rng.uniform(0.5, 2, gamma.shape), rng.normal(size=beta.shape),
+                               rng.normal(size=mean.shape), rng.uniform(0.5, 2, var.shape)])
+    after.set_weights(before.get_weights())
+    x = rng.random((4, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(after(x), before(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_norm_position='after'"):
+        models.get_model("lenet5", batch_norm=True, batch_norm_position="after")
+
+
 def test_autoencoder_exposes_encoder_and_decoder():
     model = models.get_model("autoencoder", code_size=16)
     x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")

@@ -37,6 +37,7 @@ def lenet5(
     activation="relu",
     subsampling: str = "max",
     batch_norm: bool = False,
+    batch_norm_position: str = "before_pooling",
     dropout: float = 0.0,
     kernel_initializer="glorot_uniform",
     name: str = "lenet5",
@@ -45,29 +46,38 @@ def lenet5(
 
     ``batch_norm`` (after each convolution, before its activation) and ``dropout``
     (before each fully connected layer) are modern additions, off by default.
+    ``batch_norm_position="after_pooling"`` pools each convolution's output first, then
+    normalizes and activates it: with max pooling, ReLU and a positive batch-norm scale
+    the same function (both commute with max), with batch statistics over the pooled
+    values, at a quarter of the elements (README: Performance).
     """
     check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
     check_activation("activation", activation)
     check_choice("subsampling", subsampling, ("max", "average"))
+    check_choice("batch_norm_position", batch_norm_position, ("before_pooling", "after_pooling"))
     check_rate("dropout", dropout)
     inputs, input_tensor = image_input(input_tensor, input_shape, (28, 28, 1), 10, "lenet5")
     pool = keras.layers.MaxPooling2D if subsampling == "max" else keras.layers.AveragePooling2D
 
-    def conv(x, filters, padding, name):
+    late = batch_norm and batch_norm_position == "after_pooling"
+
+    def conv(x, filters, padding, name, pool_name):
         if not batch_norm:
-            return keras.layers.Conv2D(filters, 5, padding=padding, activation=activation,
-                                       kernel_initializer=kernel_initializer, name=name)(x)
+            x = keras.layers.Conv2D(filters, 5, padding=padding, activation=activation,
+                                    kernel_initializer=kernel_initializer, name=name)(x)
+            return pool(2, name=pool_name)(x)
         x = keras.layers.Conv2D(filters, 5, padding=padding, use_bias=False,
                                 kernel_initializer=kernel_initializer, name=name)(x)
+        if late:
+            x = pool(2, name=pool_name)(x)
         x = BatchNormalization(name=f"{name}_bn")(x)
-        return keras.layers.Activation(activation, name=f"{name}_act")(x)
+        x = keras.layers.Activation(activation, name=f"{name}_act")(x)
+        return x if late else pool(2, name=pool_name)(x)
 
-    x = conv(inputs, 6, "same", "conv1")
-    x = pool(2, name="pool1")(x)
-    x = conv(x, 16, "valid", "conv2")
-    x = pool(2, name="pool2")(x)
+    x = conv(inputs, 6, "same", "conv1", "pool1")
+    x = conv(x, 16, "valid", "conv2", "pool2")
 
     def head(x):
         x = keras.layers.Flatten(name="flatten")(x)
