@@ -7,9 +7,12 @@ from kdl.recipes import Recipe
 RECIPE = Recipe(
     name="resnet20_fashion_mnist",
     model="resnet20",
-    description="ResNet-20 (option-A shortcuts), SGD momentum, warm-up cosine, flips and crops, "
-                "bfloat16 where it pays, flip-averaged predictions.",
-    augmentation={"flip": "horizontal", "crop": 2},
+    description="ResNet-20 (option-A shortcuts), SGD momentum, warm-up cosine, flips, crops "
+                "and random erasing, bfloat16 where it pays, flip-averaged predictions.",
+    # Random erasing (Zhong et al. 2020, p=0.5): the 80-epoch run without it ended at
+    # training accuracy 0.991 against validation 0.947, and 0.9479 on test, short of 0.949
+    # as the 60-epoch run (0.9477): more epochs did not close it (README: Recipe cards).
+    augmentation={"flip": "horizontal", "crop": 2, "erasing": 0.5},
     normalization="channel",
     optimizer="momentum",
     learning_rate=0.1,
