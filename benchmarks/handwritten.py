@@ -22,14 +22,16 @@ def lenet5():
     import keras
     from keras import layers
 
-    return keras.Sequential([  # with batch norm after each convolution, as kdl's recipe
+    # With batch norm after each convolution's pooling, as kdl's recipe: the same model,
+    # so that the bench's ratio compares the engineering, not the layer order.
+    return keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
         layers.Conv2D(6, 5, padding="same", use_bias=False),
-        layers.BatchNormalization(), layers.Activation("relu"),
         layers.MaxPooling2D(2),
+        layers.BatchNormalization(), layers.Activation("relu"),
         layers.Conv2D(16, 5, use_bias=False),
-        layers.BatchNormalization(), layers.Activation("relu"),
         layers.MaxPooling2D(2),
+        layers.BatchNormalization(), layers.Activation("relu"),
         layers.Flatten(),
         layers.Dense(120, activation="relu"),
         layers.Dense(84, activation="relu"),
