@@ -7,7 +7,7 @@
    forward, x3 for forward + backward) x images/s, as a fraction of this CPU's float32
    peak, itself measured here (a 4096x4096 matmul).
 3. Time to accuracy: wall seconds of ``lenet5_fashion_mnist`` training until the test
-   accuracy first reaches 0.90.
+   accuracy first reaches 0.90, for each of ``TIME_TO_ACCURACY_SEEDS``, and their median.
 4. Serving: exported LeNet-5 and ResNet-20 through ``serving_default``: batch-1 latency
    p50/p99 and batch-256 throughput.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -42,6 +43,8 @@ PAIRS = {"mlp_fashion_mnist": "mlp", "lenet5_fashion_mnist": "lenet5",
 # there); None: the recipe's own 30 epochs. Budgets of 3 and 4 epochs ended at 0.893-0.896
 # (flip-averaged), below the 30-epoch schedule's 0.90 after 4 (README: Performance).
 TIME_TO_ACCURACY_EPOCHS = None
+# ... and these seeds: one run is not a result (seeds 0-4 took 14.2-18.6 s; README).
+TIME_TO_ACCURACY_SEEDS = (0, 1, 2)
 
 
 def training_flops_per_image(model) -> float:
@@ -170,7 +173,7 @@ def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS, seed=None):
     # Test accuracy as the recipe reports it: through the flip-averaged model if it has one.
     evaluated = with_test_time_flip_compiled(model, recipe) if recipe.test_time_flip else model
     state = {"train_s": 0.0, "reached": None, "curve": [], "epochs": recipe.epochs,
-             "budget": epochs}
+             "budget": epochs, "seed": recipe.seed}
 
     class Probe(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -301,8 +304,10 @@ def main(argv=None):
         results["serving"][name] = serving(path, (28, 28, 1))
         print(json.dumps({name: results["serving"][name]}), flush=True)
     if not args.quick:
-        results["time_to_accuracy"] = time_to_accuracy()
-        print(json.dumps({"time_to_accuracy": results["time_to_accuracy"]}), flush=True)
+        results["time_to_accuracy"] = []
+        for seed in TIME_TO_ACCURACY_SEEDS:
+            results["time_to_accuracy"].append(time_to_accuracy(seed=seed))
+            print(json.dumps({"time_to_accuracy": results["time_to_accuracy"][-1]}), flush=True)
     os.makedirs(args.out, exist_ok=True)
     name = "quick" if args.quick else "latest"
     with open(os.path.join(args.out, f"{name}.json"), "w") as f:
@@ -342,15 +347,24 @@ def markdown(results) -> str:
         for name, s in results["serving"].items():
             lines.append(f"| {name} | {s['p50_ms']} | {s['p99_ms']} | "
                          f"{s['batch256_images_per_s']} |")
-    tta = results.get("time_to_accuracy")
-    if tta:
+    runs = results.get("time_to_accuracy")
+    if runs:
+        first = runs[0]
         command = "kdl train lenet5_fashion_mnist" + (
-            f" --epochs {tta['epochs']}" if tta.get("budget") else "")
-        budget = (f" with {'a' if tta.get('budget') else 'its own'} {tta['epochs']}-epoch "
-                  f"schedule (`{command}`)") if tta.get("epochs") else ""
-        lines += ["", f"Time to 0.90 test accuracy, lenet5_fashion_mnist{budget}: "
-                      f"{tta['reached'] or 'not reached'} s of training (epoch, train s, "
-                      f"test acc: {tta['curve']})."]
+            f" --epochs {first['epochs']}" if first.get("budget") else "")
+        budget = (f" with {'a' if first.get('budget') else 'its own'} {first['epochs']}-epoch "
+                  f"schedule (`{command}`)") if first.get("epochs") else ""
+        # Not reached counts as slower than any reached: the median is "not reached" when
+        # half the seeds or more did not get there.
+        times = sorted(r["reached"] if r["reached"] is not None else math.inf for r in runs)
+        median = statistics.median(times)
+        seconds = ", ".join(f"{r['reached']} s" if r["reached"] is not None else "not reached"
+                            for r in runs)
+        curves = "; ".join(f"seed {r.get('seed')}: {r['curve']}" for r in runs)
+        lines += ["", f"Time to 0.90 test accuracy, lenet5_fashion_mnist{budget}, seeds "
+                      f"{', '.join(str(r.get('seed')) for r in runs)}: {seconds} of training, "
+                      f"median {'not reached' if math.isinf(median) else f'{median:g} s'} "
+                      f"(epoch, train s, test acc: {curves})."]
     return "\n".join(lines)
 
 

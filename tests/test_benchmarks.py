@@ -81,6 +81,25 @@ def test_quick_bench_writes_its_table(tmp_path):
         run_all.main(["--quick", "--recipes", "lenet"])
 
 
+def test_bench_table_gives_each_seeds_time_to_accuracy_and_their_median():
+    from kdl.export import hardware
+
+    def run(seed, reached):
+        return {"seed": seed, "reached": reached, "curve": [[1, 6.0, 0.88]], "epochs": 30,
+                "budget": None}
+
+    results = {"machine": hardware(), "peak_float32_gflops": 300, "peak_bfloat16_gflops": 150,
+               "throughput": [], "serving": {},
+               "time_to_accuracy": [run(0, 17.3), run(1, None), run(2, 14.2)]}
+    line = run_all.markdown(results).splitlines()[-1]
+    assert line.startswith("Time to 0.90 test accuracy, lenet5_fashion_mnist with its own "
+                           "30-epoch schedule (`kdl train lenet5_fashion_mnist`), seeds 0, 1, 2: "
+                           "17.3 s, not reached, 14.2 s of training, median 17.3 s (")
+    assert "seed 1: [[1, 6.0, 0.88]]" in line
+    results["time_to_accuracy"][2] = run(2, None)
+    assert "median not reached" in run_all.markdown(results)
+
+
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_recipe_settings_times_each_variant_each_round(capsys):
     import recipe_settings
