@@ -146,3 +146,44 @@ def test_deterministic_on_another_backend_gives_the_same_metrics_twice(backend, 
         results.append(json.loads(out.stdout.strip().splitlines()[-1])["test_metrics"])
     assert results[0] == results[1]  # bit for bit
     assert json.loads((tmp_path / "w0" / "recipe.json").read_text())["deterministic"] is True
+
+
+# --- without TensorFlow --------------------------------------------------------------------
+
+def test_builders_layers_and_augmentation_work_on_jax_without_tensorflow(tmp_path):
+    """A GPU machine with JAX and no TensorFlow (as the one the project borrows) can build
+    a recipe's model with its augmentation inside, read Fashion-MNIST's IDX files and train
+    a step: TensorFlow is refused at import, and nothing of kdl's asks for it."""
+    block = tmp_path / "sitecustomize.py"
+    block.write_text(
+        "import sys\n"
+        "class NoTensorFlow:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('tensorflow', 'tensorflow_datasets'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (refused)')\n"
+        "sys.meta_path.insert(0, NoTensorFlow())\n")
+    code = (
+        "import sys, numpy as np, keras\n"
+        "from kdl.data.augment import build_augmentation\n"
+        "from kdl.data.sources import carve_validation\n"
+        "from kdl.models import get_model\n"
+        "from kdl.recipes import get_recipe\n"
+        "from kdl.training import compile_model\n"
+        "r = get_recipe('resnet20_fashion_mnist').replace(epochs=1, batch_size=8)\n"
+        "(x, y), (xv, yv) = carve_validation(np.random.rand(20, 28, 28, 1).astype('float32') * 255,\n"
+        "                                     np.arange(20) % 10, 0.2, 0)\n"
+        "inputs = keras.Input((28, 28, 1))\n"
+        "h = build_augmentation(r.augmentation, (28, 28, 1), seed=0)(inputs)\n"
+        "model = get_model('resnet20', input_tensor=keras.layers.Rescaling(1 / 255)(h), classes=10,\n"
+        "                  width_multiplier=0.25)\n"
+        "model = keras.Model(inputs, model.output)\n"
+        "compile_model(model, r, 2)\n"
+        "loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history['loss'][0]\n"
+        "print(len(x), len(xv), bool(np.isfinite(loss)), 'tensorflow' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    if "No module named 'jax'" in out.stderr:
+        pytest.skip("needs jax")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-4:] == ["16", "4", "True", "False"], out.stdout

@@ -3,25 +3,41 @@
     >>> from kdl import data
     >>> ds = data.load_image_dataset("fashion_mnist")   # offline, from Debian's package
     >>> train = data.make_pipeline(ds.train, 128, training=True)
+
+Names load on first use, so that the parts that need no TensorFlow (the IDX reader, the
+validation split, the augmentation layers inside a model on JAX or PyTorch) import on a
+machine that has none; the tf.data pipelines import TensorFlow when they are used.
 """
 
-from kdl.data.idx import IDXError, read_idx
-from kdl.data.pipeline import make_pipeline, normalization_layer
-from kdl.data.sources import (DataNotFoundError, ImageDataset, from_arrays, from_directory,
-                              load_image_dataset, load_tfds)
-from kdl.data.text import TextCorpus, load_text_corpus
+from __future__ import annotations
 
-__all__ = [
-    "DataNotFoundError",
-    "IDXError",
-    "ImageDataset",
-    "TextCorpus",
-    "from_arrays",
-    "from_directory",
-    "load_image_dataset",
-    "load_text_corpus",
-    "load_tfds",
-    "make_pipeline",
-    "normalization_layer",
-    "read_idx",
-]
+import importlib
+
+_HOMES = {
+    "IDXError": "idx",
+    "read_idx": "idx",
+    "make_pipeline": "pipeline",
+    "normalization_layer": "pipeline",
+    "DataNotFoundError": "sources",
+    "ImageDataset": "sources",
+    "from_arrays": "sources",
+    "from_directory": "sources",
+    "load_image_dataset": "sources",
+    "load_tfds": "sources",
+    "TextCorpus": "text",
+    "load_text_corpus": "text",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f"kdl.data.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kdl.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_HOMES))
