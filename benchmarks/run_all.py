@@ -153,6 +153,14 @@ def handwritten_throughput(name, recipe, windows, steps, warmup, arrays):
     return statistics.median(rate.rates)
 
 
+def reaches(accuracy: float, target: float) -> bool:
+    """Whether a Keras accuracy reaches ``target``. Keras keeps its metrics in float32, so
+    9,000 of 10,000 right reads 0.8999999762, below the float 0.9: compare in float32."""
+    import numpy as np
+
+    return bool(np.float32(accuracy) >= np.float32(target))
+
+
 def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS, seed=None):
     """Training seconds until LeNet-5's test accuracy reaches ``target``, DAWNBench-style:
     the recipe with an ``epochs`` budget (its schedule spans that budget, as
@@ -183,7 +191,7 @@ def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS, seed=None):
             state["train_s"] += time.perf_counter() - self.t
             acc = evaluated.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
             state["curve"].append((epoch + 1, round(state["train_s"], 1), round(acc, 4)))
-            if acc >= target and state["reached"] is None:
+            if reaches(acc, target) and state["reached"] is None:
                 state["reached"] = round(state["train_s"], 1)
                 self.model.stop_training = True
 

@@ -101,6 +101,19 @@ def test_bench_table_gives_each_seeds_time_to_accuracy_and_their_median():
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_time_to_accuracy_counts_exactly_the_target_as_reached():
+    """9,000 of 10,000 is 0.90: Keras' float32 accuracy of it (0.8999999762) reaches 0.90;
+    8,999 does not. (A float comparison had counted a seed's 0.90 as short of it.)"""
+    metric = keras.metrics.SparseCategoricalAccuracy()
+    labels = np.zeros(10_000, "int32")
+    predictions = np.eye(2, dtype="float32")[(np.arange(10_000) >= 9_000).astype(int)]
+    metric.update_state(labels, predictions)
+    exact = float(metric.result())
+    assert exact < 0.9 and run_all.reaches(exact, 0.90)
+    assert not run_all.reaches(8_999 / 10_000, 0.90)
+    assert run_all.reaches(0.9028, 0.90) and not run_all.reaches(0.8999, 0.90)
+
+
 def test_recipe_settings_times_each_variant_each_round(capsys):
     import recipe_settings
 
