@@ -123,7 +123,8 @@ def vgg16_bn():
 
 
 def resnet18():
-    """ResNet-18 (7x7/2 stem, max pool, basic blocks, projection shortcuts) at 32x32."""
+    """ResNet-18 (the small-image stem: one 3x3 stride-1 convolution, no max pool; basic
+    blocks, projection shortcuts) at 32x32, as the recipe's."""
     import keras
     from keras import layers
 
@@ -139,9 +140,8 @@ def resnet18():
 
     inputs = keras.Input(shape=(28, 28, 1))
     x = layers.Resizing(32, 32)(inputs)
-    x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False)(x)
+    x = layers.Conv2D(64, 3, padding="same", use_bias=False)(x)
     x = layers.Activation("relu")(layers.BatchNormalization()(x))
-    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     for i, filters in enumerate((64, 128, 256, 512)):
         for j in range(2):
             x = block(x, filters, 2 if i > 0 and j == 0 else 1)

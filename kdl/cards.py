@@ -182,6 +182,26 @@ _OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "-
                 "--no-report": 0, "--verbose": 0}
 
 
+# Recipe fields that do not change what a run measures, or that the card shows beside it:
+# left out when a card's settings are checked against the recipe as it is now.
+_NOT_SETTINGS = {"name", "description", "target", "target_reference", "target_metric",
+                 "smoke_overrides", "seed", "deterministic", "jit_compile", "steps_per_execution"}
+
+
+def settings_changed(card: dict, recipe) -> list[str] | None:
+    """The recipe fields whose value now differs from the one the card was recorded with
+    (a card of an earlier recipe, or of a run with ``--set``/``--epochs``); [] where they
+    agree; None where the card kept no settings (recorded before cards kept them).
+    ``precision="auto"`` is resolved per machine when a run starts: not compared."""
+    kept = card.get("config")
+    if kept is None:
+        return None
+    now = json.loads(json.dumps(recipe.to_dict(), default=str))  # as the card keeps it
+    return [key for key in sorted(set(kept) | set(now))
+            if key not in _NOT_SETTINGS and now.get(key) != kept.get(key)
+            and not (key == "precision" and now.get(key) == "auto")]
+
+
 def shown_command(command: str) -> str:
     """``command`` without the output-only options, as a reader would rerun it."""
     words, kept, i = command.split(), [], 0
@@ -230,10 +250,17 @@ def cards_table() -> str:
         met = {True: "yes", False: "**not yet met**", None: "-"}[card.get("target_met")]
         if card.get("target_met") and card.get("target_met_every_seed") is False:
             met = "yes (mean; not every seed)"
+        changed = settings_changed(card, recipe)
+        if changed:
+            met += f" (recorded with other settings: {', '.join(changed)})"
+        unchecked = " †" if changed is None else ""
         lines.append(
             f"| {name} | {metric_text(card, recipe.target_metric)} | {epochs_text(card)} | "
             f"{card['wall_s'] / 60:.1f} min | {target} | {ref_text} | {met} | "
-            f"{card['machine']} ({card['date']}) | `{shown_command(card['command'])}` |")
+            f"{card['machine']} ({card['date']}){unchecked} | "
+            f"`{shown_command(card['command'])}` |")
+    lines.append("\n† Recorded before cards kept their settings: not checked against the "
+                 "recipe as it is now.")
     lines.append(f"\nHuman performance on Fashion-MNIST (Zalando): {HUMAN}.")
     return "\n".join(lines)
 

@@ -106,11 +106,14 @@ def cmd_list(args) -> int:
         card = load_card(name)
         last = "-"
         if card:
-            from kdl.cards import epochs_text, metric_text
+            from kdl.cards import epochs_text, metric_text, settings_changed
 
             met = {True: "met", False: "not met", None: "-"}[card.get("target_met")]
             last = (f"{metric_text(card, r.target_metric)}, {epochs_text(card)} ep, "
                     f"{card['wall_s'] / 60:.1f} min, {met}")
+            changed = settings_changed(card, r)
+            if changed:
+                last += f", other settings: {', '.join(changed)}"
         rows.append({"recipe": name, "model": r.model, "data": r.data,
                      "target": f"{r.target_metric} {'<' if r.target_metric in ('mse', 'loss') else '>'} {r.target}"
                      if r.target is not None else "-", "last_result": last})

@@ -1,21 +1,30 @@
-"""ResNet-18 on Fashion-MNIST, upscaled to 32x32 (its stem downsamples 4x).
+"""ResNet-18 on Fashion-MNIST at 32x32, with the small-image stem.
 
-The ResNet-20 recipe with ResNet-18's model and input size. Zalando's row: ResNet18 0.949.
-Run: ``kdl train resnet18_fashion_mnist``."""
+The ResNet-20 recipe (flips, crops, random erasing, warm-up cosine) with ResNet-18's model
+at 32x32 and ``stem="small"``: one 3x3 stride-1 convolution and no max pool, as the CIFAR
+ResNet-18s in the literature, where the ImageNet stem (7x7 stride 2, max pool) would keep
+an 8x8 map of a 32x32 image for the first stage. Zalando's row: ResNet18 0.949.
+Run: ``kdl train resnet18_fashion_mnist`` (a GPU's minutes; days of 2 CPU cores:
+README, Recipe cards).
+"""
 
 from kdl._recipes.resnet20_fashion_mnist import RECIPE as BASE
 
 RECIPE = BASE.replace(
     name="resnet18_fashion_mnist",
     model="resnet18",
+    # The small stem: 30 epochs reached test accuracy 0.9510 ± 0.0015 (flip-averaged
+    # 0.9529 ± 0.0012, seeds 0-2) against 0.9318 for the ImageNet stem (seed 0), on an
+    # H100 with benchmarks/accelerator_curve.py (README: Recipe cards).
+    model_args={"stem": "small"},
     image_size=(32, 32),
-    description="ResNet-18 at 32x32, SGD momentum, warm-up cosine, flips and crops.",
-    # Its card's settings, not ResNet-20's later 60 epochs, bfloat16 and flip averaging.
+    description="ResNet-18 with the small-image stem at 32x32, SGD momentum, warm-up cosine, "
+                "flips, crops and random erasing, flip-averaged predictions.",
     epochs=30,
-    precision="float32",
-    test_time_flip=False,
+    precision="float32",  # as measured
+    test_time_flip=True,
     smoke_overrides={"max_train_examples": 256, "max_test_examples": 128,
-                     "model_args": {"width_multiplier": 0.25}},
+                     "model_args": {"stem": "small", "width_multiplier": 0.25}},
 )
 
 if __name__ == "__main__":

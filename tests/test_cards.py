@@ -176,3 +176,38 @@ def test_add_seeds_extends_a_card_only_from_the_same_set_up(card_dir, tmp_path, 
     assert refused("--add-seeds", "1") == ("kdl: error: mlp_fashion_mnist has no card to add "
                                            "seeds to; record one first (kdl train "
                                            "mlp_fashion_mnist --record). Received: --add-seeds")
+
+
+def test_a_card_of_other_settings_than_its_recipe_says_which(card_dir, capsys):
+    """A card recorded with other settings than the recipe has now (an older recipe, or a
+    run with --set/--epochs) says which; seed, determinism, XLA and a precision the recipe
+    leaves to the machine ("auto") are not settings; a card that kept none is marked."""
+    from kdl.provenance import provenance
+
+    recipe = get_recipe("lenet5_fashion_mnist")
+    same = recipe.replace(seed=4, deterministic=True, jit_compile=True)
+    card = json.loads(open(cards.save_card(same, _summary(0.92, True),
+                                           provenance=provenance(same))).read())
+    assert cards.settings_changed(card, recipe) == []
+    older = recipe.replace(epochs=7, model_args={"batch_norm": False})
+    card = json.loads(open(cards.save_card(older, _summary(0.92, True),
+                                           provenance=provenance(older))).read())
+    assert cards.settings_changed(card, recipe) == ["epochs", "model_args"]
+    row = next(line for line in cards.cards_table().splitlines()
+               if line.startswith("| lenet5_fashion_mnist"))
+    assert "| yes (recorded with other settings: epochs, model_args) |" in row
+    from kdl import cli
+
+    assert cli.main(["list", "lenet5_fashion_mnist", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert listed[0]["last_result"].endswith("met, other settings: epochs, model_args")
+    resnet = get_recipe("resnet20_fashion_mnist")
+    assert resnet.precision == "auto"
+    resolved = {**provenance(resnet), "config": {**resnet.to_dict(), "precision": "float32"}}
+    assert cards.settings_changed({"config": resolved["config"]}, resnet) == []
+    del card["config"]
+    assert cards.settings_changed(card, recipe) is None
+    cards._write_card("lenet5_fashion_mnist", card)
+    row = next(line for line in cards.cards_table().splitlines()
+               if line.startswith("| lenet5_fashion_mnist"))
+    assert "(2026-" in row and ") † |" in row
