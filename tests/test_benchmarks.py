@@ -127,6 +127,35 @@ def test_recipe_settings_times_each_variant_each_round(capsys):
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
+def test_accelerator_curve_trains_kdl_trains_model_from_arrays(tmp_path):
+    """The curve for a machine without TensorFlow: a point per epoch, written as it goes,
+    and the network and normalization statistics that ``kdl train`` builds."""
+    import accelerator_curve
+
+    from kdl.data.idx import load_idx_directory
+    from kdl.data.sources import carve_validation
+    from kdl.training import build_model, prepare_data
+    from tests.conftest import FMNIST_DIR
+
+    directory = os.environ.get("KDL_DATA_DIR", str(FMNIST_DIR))
+    out = tmp_path / "curve.json"
+    variant = '{"epochs": 2, "max_train_examples": 512, "max_test_examples": 256}'
+    result = accelerator_curve.main(["lenet5_fashion_mnist", variant, "--data", directory,
+                                     "--out", str(out)])
+    assert [p["epoch"] for p in result["curve"]] == [1, 2] and result["train_examples"] == 512
+    assert json.loads(out.read_text())["curve"] == result["curve"]
+    recipe = get_recipe("lenet5_fashion_mnist")
+    (x, _), _ = carve_validation(*load_idx_directory(directory)[0], 0.1, recipe.seed)
+    theirs = accelerator_curve.build(recipe, (28, 28, 1), 10, x)
+    ours = build_model(recipe, prepare_data(recipe))
+    assert _trainable(theirs) == _trainable(ours)
+    for name in ("mean", "variance"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(theirs.get_layer("normalization"), name)).ravel(),
+            np.asarray(getattr(ours.get_layer("normalization"), name)).ravel(), rtol=1e-4)
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_accuracy_curve_has_a_point_per_epoch():
     import accuracy_curve
 
