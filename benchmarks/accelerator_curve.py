@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -99,6 +98,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     import keras
 
+    from accuracy_curve import curve_probe
+
     from kdl.data.idx import load_idx_directory
     from kdl.data.sources import carve_validation
     from kdl.recipes import get_recipe
@@ -126,37 +127,21 @@ def main(argv=None) -> dict:
     apply_regularizers(model, recipe)
     steps = -(-len(x_train) // recipe.batch_size)
     compile_model(model, recipe, steps)
-    mirrored = x_test[:, :, ::-1, :]
     result = {"recipe": args.recipe, "variant": changes, "epochs": recipe.epochs,
               "backend": keras.backend.backend(), "keras": keras.__version__,
               "device": _device(), "precision": precision,
               "params": int(model.count_params()), "train_examples": len(x_train),
               "curve": []}
 
-    class Probe(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self.start
-            probs = self.model.predict(x_test, batch_size=1000, verbose=0)
-            flipped = self.model.predict(mirrored, batch_size=1000, verbose=0)
-            point = {"epoch": epoch + 1, "train_s": round(seconds, 2),
-                     "train_accuracy": round(float(logs["accuracy"]), 4),
-                     "test_accuracy": round(float((probs.argmax(1) == y_test).mean()), 4),
-                     "test_accuracy_flip_averaged":
-                         round(float(((probs + flipped).argmax(1) == y_test).mean()), 4)}
-            result["curve"].append(point)
-            print(json.dumps(point), flush=True)
-            if args.out:
-                with open(args.out + ".tmp", "w") as f:
-                    json.dump(result, f, indent=1)
-                os.replace(args.out + ".tmp", args.out)
-            if args.stop_after and epoch + 1 >= args.stop_after:
-                self.model.stop_training = True
+    def write(point):
+        if args.out:
+            with open(args.out + ".tmp", "w") as f:
+                json.dump(result, f, indent=1)
+            os.replace(args.out + ".tmp", args.out)
 
     model.fit(x_train, y_train, batch_size=recipe.batch_size, epochs=recipe.epochs,
-              shuffle=True, verbose=0, callbacks=[Probe()])
+              shuffle=True, verbose=0,
+              callbacks=[curve_probe(x_test, y_test, result["curve"], args.stop_after, write)])
     curve = result["curve"]
     result.update(final=curve[-1], best_test_accuracy=max(p["test_accuracy"] for p in curve),
                   best_flip_averaged=max(p["test_accuracy_flip_averaged"] for p in curve))

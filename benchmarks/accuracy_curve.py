@@ -23,6 +23,39 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import kdl  # noqa: E402,F401
 
 
+def curve_probe(images, labels, curve: list, stop_after: int | None = None,
+                after_point=None):
+    """A callback that, after every epoch, appends to ``curve`` and prints the epoch's
+    training seconds, training accuracy, and test accuracy on ``images``, plain and
+    averaged with the mirror images; calls ``after_point(point)``; stops after
+    ``stop_after`` epochs if given."""
+    import keras
+
+    mirrored = images[:, :, ::-1, :]
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.start
+            probs = self.model.predict(images, batch_size=1000, verbose=0)
+            flipped = self.model.predict(mirrored, batch_size=1000, verbose=0)
+            point = {"epoch": epoch + 1, "train_s": round(seconds, 2),
+                     "train_accuracy": round(float(logs["accuracy"]), 4),
+                     "test_accuracy": round(float((probs.argmax(1) == labels).mean()), 4),
+                     "test_accuracy_flip_averaged":
+                         round(float(((probs + flipped).argmax(1) == labels).mean()), 4)}
+            curve.append(point)
+            print(json.dumps(point), flush=True)
+            if after_point is not None:
+                after_point(point)
+            if stop_after and epoch + 1 >= stop_after:
+                self.model.stop_training = True
+
+    return Probe()
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe")
@@ -31,7 +64,6 @@ def main(argv=None) -> dict:
                         help="stop after this many epochs (the schedule still spans the "
                              "recipe's epochs): the start of a curve")
     args = parser.parse_args(argv)
-    import keras
     import numpy as np
 
     from kdl.recipes import get_recipe
@@ -51,28 +83,9 @@ def main(argv=None) -> dict:
     batches = list(data.test.as_numpy_iterator())
     images = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
-    mirrored = images[:, :, ::-1, :]
     curve = []
-
-    class Probe(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self.start
-            probs = self.model.predict(images, batch_size=1000, verbose=0)
-            flipped = self.model.predict(mirrored, batch_size=1000, verbose=0)
-            point = {"epoch": epoch + 1, "train_s": round(seconds, 2),
-                     "train_accuracy": round(float(logs["accuracy"]), 4),
-                     "test_accuracy": round(float((probs.argmax(1) == labels).mean()), 4),
-                     "test_accuracy_flip_averaged":
-                         round(float(((probs + flipped).argmax(1) == labels).mean()), 4)}
-            curve.append(point)
-            print(json.dumps(point), flush=True)
-            if args.stop_after and epoch + 1 >= args.stop_after:
-                self.model.stop_training = True
-
-    model.fit(data.train, epochs=recipe.epochs, verbose=0, callbacks=[Probe()])
+    model.fit(data.train, epochs=recipe.epochs, verbose=0,
+              callbacks=[curve_probe(images, labels, curve, args.stop_after)])
     result = {"recipe": args.recipe, "variant": changes, "curve": curve,
               "final": curve[-1],
               "best_test_accuracy": max(p["test_accuracy"] for p in curve),
