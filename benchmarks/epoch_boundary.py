@@ -100,9 +100,9 @@ def main(argv=None) -> dict:
 
     result = {
         "recipe": args.recipe, "epochs": args.epochs,
-        "fit_s": {w: [round(s, 2) for s in v] for w, v in fits.items()},
-        "fit_median_s": {w: round(statistics.median(v), 2) for w, v in fits.items()},
-        "ratio_on_over_off": round(statistics.median(fits["on"]) / statistics.median(fits["off"]), 2),
+        "fit_s": {w: [round(s, 3) for s in v] for w, v in fits.items()},
+        "fit_median_s": {w: round(statistics.median(v), 3) for w, v in fits.items()},
+        "ratio_on_over_off": round(statistics.median(fits["on"]) / statistics.median(fits["off"]), 3),
         "deletion_s": {w: [round(s, 3) for s in v] for w, v in deletions.items()},
         f"deletions_over_{SLOW_DELETION_S}s": {w: sum(s > SLOW_DELETION_S for s in v)
                                                for w, v in deletions.items()},

@@ -58,8 +58,8 @@ def test_training_flops_of_lenet5_by_hand():
 def test_data_pipeline_benchmark_reports_both_feeds():
     result = data_pipeline.main(["--rounds", "1", "--max-examples", "2048"])
     assert result["pipeline_images_per_s"] > 0 and result["element_pipeline_images_per_s"] > 0
-    assert result["ratio"] == pytest.approx(
-        result["pipeline_images_per_s"] / result["lenet5_train_images_per_s"], rel=0.01)
+    assert result["ratio"] == pytest.approx(  # rounded to 2 decimals, rates to integers
+        result["pipeline_images_per_s"] / result["lenet5_train_images_per_s"], rel=0.01, abs=0.006)
 
 
 @pytest.mark.slow
@@ -179,8 +179,12 @@ def test_epoch_boundary_compares_autotuning_off_with_on():
                                   "--deletions", "2"])
     assert {w: len(v) for w, v in result["fit_s"].items()} == {"off": 1, "on": 1}
     assert {w: len(v) for w, v in result["deletion_s"].items()} == {"off": 2, "on": 2}
-    assert result["ratio_on_over_off"] == pytest.approx(
-        result["fit_median_s"]["on"] / result["fit_median_s"]["off"], abs=0.01)
+    # The ratio is of the unrounded medians; the medians are printed to the millisecond, so
+    # the printed ratio lies within what those roundings allow (CI once ran 0.16 s / 0.36 s
+    # at two decimals: ratio 0.43 against 0.44 from the rounded medians).
+    on, off, half = result["fit_median_s"]["on"], result["fit_median_s"]["off"], 0.0005
+    assert (on - half) / (off + half) - half <= result["ratio_on_over_off"]
+    assert result["ratio_on_over_off"] <= (on + half) / (off - half) + half
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
