@@ -97,7 +97,7 @@ def _print_json(obj) -> None:
 # --- commands -----------------------------------------------------------------------------
 
 def cmd_list(args) -> int:
-    from kdl.cards import load_card
+    from kdl.cards import load_card, target_text
     from kdl.recipes import get_recipe, list_recipes
 
     rows = []
@@ -115,7 +115,7 @@ def cmd_list(args) -> int:
             if changed:
                 last += f", other settings: {', '.join(changed)}"
         rows.append({"recipe": name, "model": r.model, "data": r.data,
-                     "target": f"{r.target_metric} {'<' if r.target_metric in ('mse', 'loss') else '>'} {r.target}"
+                     "target": target_text(r.target_metric, r.target)
                      if r.target is not None else "-", "last_result": last})
     if args.json:
         _print_json(rows)

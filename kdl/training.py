@@ -62,9 +62,9 @@ class TrainResult:
 def target_met(recipe: Recipe, metrics: dict) -> bool | None:
     if recipe.target is None or recipe.target_metric not in metrics:
         return None
-    value = metrics[recipe.target_metric]
-    lower_is_better = recipe.target_metric in ("loss", "mse", "mae")
-    return bool(value <= recipe.target) if lower_is_better else bool(value > recipe.target)
+    from kdl.cards import judge
+
+    return judge(recipe.target_metric, recipe.target, metrics[recipe.target_metric])
 
 
 def check_recipe(recipe: Recipe) -> None:

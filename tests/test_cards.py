@@ -211,3 +211,20 @@ def test_a_card_of_other_settings_than_its_recipe_says_which(card_dir, capsys):
     row = next(line for line in cards.cards_table().splitlines()
                if line.startswith("| lenet5_fashion_mnist"))
     assert "(2026-" in row and ") † |" in row
+
+
+def test_a_target_is_met_by_reaching_it_exactly_as_keras_counts():
+    import numpy as np
+
+    from kdl.training import target_met
+
+    exactly = float(np.float32(9000) / np.float32(10000))  # Keras' float32: 0.8999999762
+    assert exactly < 0.9 and cards.judge("accuracy", 0.9, exactly) is True
+    assert cards.judge("accuracy", 0.9, 0.8999) is False
+    assert cards.judge("loss", 0.02, 0.02) is True and cards.judge("loss", 0.02, 0.0201) is False
+    assert cards.judge("accuracy", None, 0.9) is None and cards.judge("accuracy", 0.9, None) is None
+    recipe = get_recipe("lenet5_fashion_mnist").replace(target=0.9)
+    assert target_met(recipe, {"accuracy": exactly}) is True
+    assert target_met(recipe, {"loss": 0.1}) is None
+    assert cards.target_text("accuracy", 0.916) == "accuracy >= 0.916"
+    assert cards.target_text("loss", 0.02) == "loss <= 0.02"
