@@ -155,10 +155,11 @@ def handwritten_throughput(name, recipe, windows, steps, warmup, arrays):
 
 def reaches(accuracy: float, target: float) -> bool:
     """Whether a Keras accuracy reaches ``target``. Keras keeps its metrics in float32, so
-    9,000 of 10,000 right reads 0.8999999762, below the float 0.9: compare in float32."""
-    import numpy as np
+    9,000 of 10,000 right reads 0.8999999762, below the float 0.9: compared in float32, as
+    the recipe cards judge their targets."""
+    from kdl.cards import judge
 
-    return bool(np.float32(accuracy) >= np.float32(target))
+    return judge("accuracy", target, accuracy)
 
 
 def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS, seed=None):
