@@ -49,7 +49,7 @@ def _device() -> str:
                 return torch.cuda.get_device_name(0)
     except Exception:  # noqa: BLE001 - a label only
         pass
-    from kdl.provenance import cpu_info
+    from kdl.platform import cpu_info
 
     return cpu_info().get("cpu") or platform.processor() or "CPU"
 
@@ -103,8 +103,9 @@ def main(argv=None) -> dict:
     from kdl.data.idx import load_idx_directory
     from kdl.data.sources import carve_validation
     from kdl.recipes import get_recipe
-    from kdl.training import (apply_regularizers, compile_model, precision_for,
-                              set_precision)
+    from kdl.engine.regularize import apply_regularizers
+    from kdl.engine.loop import compile_model
+    from kdl.platform import precision_for, set_precision
 
     base = get_recipe(args.recipe)
     changes = json.loads(args.variant)
@@ -112,7 +113,9 @@ def main(argv=None) -> dict:
     if unknown:
         parser.error(f"unknown recipe field(s) {', '.join(unknown)}. Received: {args.variant}")
     recipe = base.replace(**changes)
-    if recipe.task != "classification":
+    from kdl.tasks import get_task
+
+    if not get_task(recipe.task).classifier:
         parser.error(f"accuracy curves are for classification recipes. Received: {args.recipe}")
     keras.utils.set_random_seed(recipe.seed)
     train, (x_test, y_test) = load_idx_directory(args.data)

@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
     import numpy as np
 
     from kdl.recipes import get_recipe
-    from kdl.training import build_model, compile_model, prepare_data
+    from kdl.engine.loop import build_model, compile_model, prepare_data
 
     base = get_recipe(args.recipe)
     changes = json.loads(args.variant)
@@ -75,7 +75,9 @@ def main(argv=None) -> dict:
     if unknown:
         parser.error(f"unknown recipe field(s) {', '.join(unknown)}. Received: {args.variant}")
     recipe = base.replace(**changes)
-    if recipe.task != "classification":
+    from kdl.tasks import get_task
+
+    if not get_task(recipe.task).classifier:
         parser.error(f"accuracy curves are for classification recipes. Received: {args.recipe}")
     data = prepare_data(recipe)
     model = build_model(recipe, data)

@@ -47,7 +47,8 @@ def one(names: list[str], windows: int) -> dict:
 
     import run_all
     from kdl.recipes import get_recipe
-    from kdl.training import resolve_for_strategy, set_precision
+    from kdl.engine.resolve import resolve_for_strategy
+    from kdl.platform import set_precision
 
     out = {"backend": keras.backend.backend()}
     for name in names:
@@ -103,7 +104,7 @@ def main(argv=None) -> dict:
                 rates[backend][n].append(measured[n])
             print(json.dumps(measured), flush=True)
     sys.path.insert(0, ROOT)
-    from kdl.provenance import hardware, machine_line, versions
+    from kdl.platform import hardware, machine_line, versions
 
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = {n: {"images_per_s": {b: statistics.median(rates[b][n]) for b in BACKENDS},

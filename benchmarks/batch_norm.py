@@ -41,7 +41,7 @@ def main(argv=None) -> dict:
     import kdl.models.resnet
     import kdl.models.vgg
     from kdl.recipes import get_recipe
-    from kdl.training import precision_for, set_precision
+    from kdl.platform import precision_for, set_precision
 
     modules = (kdl.models.lenet, kdl.models.resnet, kdl.models.vgg)
     layers = {"kdl": kdl.layers.BatchNormalization, "keras": keras.layers.BatchNormalization}

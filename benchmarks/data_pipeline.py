@@ -88,7 +88,7 @@ def main(argv=None) -> dict:
         ds = from_arrays(x[:args.max_examples], y[:args.max_examples], xt, yt,
                          validation_fraction=0.0)
     pipe, train, element = measure(ds, args.batch_size, args.rounds, args.spec)
-    from kdl.export import hardware
+    from kdl.platform import hardware
 
     result = {"pipeline_images_per_s": round(pipe), "lenet5_train_images_per_s": round(train),
               "ratio": round(pipe / train, 2),

@@ -34,7 +34,7 @@ def kdl_model_throughput(recipe, arrays, windows, steps, warmup):
     import handwritten
     import numpy as np
 
-    from kdl.training import build_model, loss_and_metrics, prepare_data
+    from kdl.engine.loop import build_model, loss_and_metrics, prepare_data
 
     data = prepare_data(recipe)
     model = build_model(recipe, data)

@@ -34,7 +34,7 @@ SLOW_DELETION_S = 0.1
 def bundles(recipe):
     """The recipe's data, prepared with autotuning off (kdl's default) and on."""
     import kdl.data
-    from kdl.training import prepare_data
+    from kdl.engine.loop import prepare_data
 
     out = {"off": prepare_data(recipe)}
     own = kdl.data.make_pipeline
@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-examples", type=int, help="a prefix of the train split (smoke)")
     args = parser.parse_args(argv)
     from kdl.recipes import get_recipe
-    from kdl.training import build_model, compile_model
+    from kdl.engine.loop import build_model, compile_model
 
     recipe = get_recipe(args.recipe)
     if args.max_examples:
@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
             model.fit(bundle.train, validation_data=bundle.validation, epochs=args.epochs,
                       verbose=0)
             fits[which].append(time.perf_counter() - start)
-    from kdl.export import hardware
+    from kdl.platform import hardware
 
     result = {
         "recipe": args.recipe, "epochs": args.epochs,

@@ -41,7 +41,7 @@ def main(argv=None):
         for policy in rates:
             name = f"{base.name}@{policy}"
             recipes._RECIPES[name] = base.replace(name=name, precision=policy)
-            from kdl.training import set_precision
+            from kdl.platform import set_precision
 
             set_precision(policy)
             try:

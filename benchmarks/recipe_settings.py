@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--windows", type=int, default=3)
     args = parser.parse_args(argv)
     from kdl.recipes import get_recipe
-    from kdl.training import precision_for, set_precision
+    from kdl.platform import precision_for, set_precision
 
     base = get_recipe(args.recipe)
     variants = [json.loads(v) for v in args.variants]

@@ -118,7 +118,7 @@ class _Rate:
 def kdl_throughput(recipe, windows, steps, warmup):
     """Images/s of ``recipe`` (a name or a Recipe) training as ``kdl train`` trains it."""
     from kdl.recipes import get_recipe
-    from kdl.training import build_model, compile_model, prepare_data
+    from kdl.engine.loop import build_model, compile_model, prepare_data
 
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     data = prepare_data(recipe)
@@ -157,7 +157,7 @@ def reaches(accuracy: float, target: float) -> bool:
     """Whether a Keras accuracy reaches ``target``. Keras keeps its metrics in float32, so
     9,000 of 10,000 right reads 0.8999999762, below the float 0.9: compared in float32, as
     the recipe cards judge their targets."""
-    from kdl.cards import judge
+    from kdl.recipes import judge
 
     return judge("accuracy", target, accuracy)
 
@@ -170,8 +170,7 @@ def time_to_accuracy(target=0.90, epochs=TIME_TO_ACCURACY_EPOCHS, seed=None):
     import keras
 
     from kdl.recipes import get_recipe
-    from kdl.training import (build_model, compile_model, prepare_data,
-                              with_test_time_flip_compiled)
+    from kdl.engine.loop import build_model, compile_model, prepare_data, with_test_time_flip_compiled
 
     recipe = get_recipe("lenet5_fashion_mnist")
     recipe = recipe.replace(epochs=epochs or recipe.epochs,
@@ -252,7 +251,8 @@ def main(argv=None):
                      f"{args.recipes}")
     import handwritten
 
-    from kdl.export import export_saved_model, hardware
+    from kdl.export import export_saved_model
+    from kdl.platform import hardware
 
     # Timed windows of a few seconds each at these rates: the small models' windows were
     # 40 steps (0.3 s for LeNet-5) and their ratio swung from 0.84 to 1.12 between two
@@ -301,7 +301,7 @@ def main(argv=None):
         results["throughput"].append(row)
         print(json.dumps(row), flush=True)
         if recipe_name in ("lenet5_fashion_mnist", "resnet20_fashion_mnist"):
-            from kdl.training import with_test_time_flip_compiled
+            from kdl.engine.loop import with_test_time_flip_compiled
 
             # What `kdl train` exports: with the recipe's flip averaging, if it has it.
             served = with_test_time_flip_compiled(model, recipe) if recipe.test_time_flip \
@@ -337,7 +337,7 @@ def main(argv=None):
 
 
 def markdown(results) -> str:
-    from kdl.provenance import machine_line
+    from kdl.platform import machine_line
 
     n = results.get("peak_matmul_size", 4096)
     lines = [f"Machine: {machine_line(results['machine'])}; float32 matmul peak "

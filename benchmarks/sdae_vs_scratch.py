@@ -26,7 +26,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     args = parser.parse_args(argv)
     from kdl.recipes import get_recipe
-    from kdl.training import train_and_evaluate
+    from kdl.engine.loop import train_and_evaluate
 
     recipe = get_recipe("sdae_fashion_mnist")
     if args.epochs:

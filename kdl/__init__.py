@@ -19,13 +19,20 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "callbacks",
+    "cards",
     "data",
-    "distribute",
+    "engine",
+    "experiments",
     "export",
     "layers",
+    "losses",
     "models",
+    "optimizers",
+    "platform",
+    "plots",
     "recipes",
-    "training",
+    "report",
+    "tasks",
     "tuning",
 )
 

@@ -27,15 +27,49 @@ import time
 
 import keras
 
-from kdl.provenance import hardware, machine_line, versions  # noqa: F401 (hardware re-exported)
+from kdl.platform import hardware, machine_line, versions
 from kdl.tasks import get_task
 
 META_FILE = "kdl.json"
 
 
+class ExportNotFoundError(ValueError):
+    """No SavedModel where one was expected."""
+
+
+def _versions(base: str) -> list[int]:
+    return sorted(int(d) for d in os.listdir(base) if d.isdigit()) if os.path.isdir(base) else []
+
+
 def next_version(base: str) -> int:
-    versions = [int(d) for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
-    return max(versions, default=0) + 1
+    return max(_versions(base), default=0) + 1
+
+
+def latest_version(path: str) -> str:
+    """``path`` if it is a version (holds ``saved_model.pb``), else its highest numbered
+    version that does; raises :class:`ExportNotFoundError` naming ``path``."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    for version in reversed(_versions(path)):
+        candidate = os.path.join(path, str(version))
+        if os.path.exists(os.path.join(candidate, "saved_model.pb")):
+            return candidate
+    raise ExportNotFoundError(f"No SavedModel (saved_model.pb) at {path} or in its numbered "
+                              f"versions. Received: {path!r}")
+
+
+def load_export(path: str):
+    """(the loaded SavedModel, its ``kdl.json`` as a dict or {}, the version's path) for an
+    export version or a recipe's export folder (its latest version)."""
+    import tensorflow as tf
+
+    version = latest_version(path)
+    meta_path = os.path.join(version, META_FILE)
+    meta = {}
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+    return tf.saved_model.load(version), meta, version
 
 
 def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
@@ -82,7 +116,7 @@ class _TFArchive:
 
         import tensorflow as tf
 
-        dtype = "int32" if get_task(task).name == "char_rnn" else "float32"
+        dtype = get_task(task).input_dtype
         shape = [None] + list(model.input_shape[1:])
         inner = keras.export.ExportArchive()  # jax2tf (JAX) or torch export: Keras' own path
         inner.track(model)
@@ -166,12 +200,25 @@ def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabul
     build_archive(loaded, task, vocabulary, top_k).write_out(path, verbose=False)
 
 
+def _publish(tmp: str, base: str) -> str:
+    """Rename the finished version ``tmp`` into the next free number under ``base``."""
+    while True:  # never onto an existing version
+        target = os.path.join(base, str(next_version(base)))
+        try:
+            # rename(2) refuses a non-empty target, so a version another process has
+            # just renamed into place is never replaced: take the next number.
+            os.rename(tmp, target)
+            return target
+        except OSError:
+            if not os.path.isdir(tmp):
+                raise
+
+
 def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,
-                       metadata: dict | None = None, vocabulary=None, provenance=None,
-                       _after_write=None) -> str:
+                       metadata: dict | None = None, vocabulary=None, provenance=None) -> str:
     """Export ``model`` to ``export_dir/name/<next version>``; returns the version's path.
 
-    ``provenance``: the run's record (:mod:`kdl.provenance`), written into ``kdl.json``
+    ``provenance``: the run's record (:func:`kdl.platform.provenance`), written into ``kdl.json``
     as it is; without one, the versions and machine of this process."""
     base = os.path.join(export_dir, name)
     os.makedirs(base, exist_ok=True)
@@ -180,8 +227,6 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
     try:
         archive = build_archive(model, task, vocabulary)
         archive.write_out(tmp, verbose=False)
-        if _after_write is not None:  # test hook: a crash point after the write
-            _after_write(tmp)
         if provenance is None:
             hw = hardware()
             provenance = {"versions": versions(), "hardware": hw, "machine": machine_line(hw)}
@@ -197,36 +242,10 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
             meta["vocabulary"] = list(vocabulary)
         with open(os.path.join(tmp, META_FILE), "w") as f:
             json.dump(meta, f, indent=2, default=str)
-        # Fault injection for the kill tests: hold the finished write before the rename.
-        time.sleep(float(os.environ.get("KDL_FAULT_EXPORT_DELAY_S", "0") or 0))
-        while True:  # rename into the next free number; never onto an existing version
-            target = os.path.join(base, str(next_version(base)))
-            try:
-                # rename(2) refuses a non-empty target, so a version another process has
-                # just renamed into place is never replaced: take the next number.
-                os.rename(tmp, target)
-                break
-            except OSError:
-                if not os.path.isdir(tmp):
-                    raise
-        return target
+        return _publish(tmp, base)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def clean_stale_temporaries(export_dir: str, name: str, older_than_s: float = 3600) -> int:
-    """Remove ``.tmp-*`` directories left by killed exports (older than ``older_than_s``)."""
-    base = os.path.join(export_dir, name)
-    removed = 0
-    if not os.path.isdir(base):
-        return 0
-    for d in os.listdir(base):
-        path = os.path.join(base, d)
-        if d.startswith(".tmp-") and time.time() - os.path.getmtime(path) > older_than_s:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
 
 
 def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
@@ -240,3 +259,12 @@ def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
     return export_saved_model(model, export_dir, recipe.name, task=recipe.task, metadata=meta,
                               vocabulary=data.vocabulary if "vocabulary" in extra else None,
                               provenance=provenance)
+
+
+def serving_input(loaded, signature: str = "serving_default"):
+    """The ``tf.TensorSpec`` a loaded export's ``signature`` takes (its one input)."""
+    if signature not in loaded.signatures:
+        raise ExportNotFoundError(f"This export has no signature {signature!r}; it has "
+                                  f"{', '.join(sorted(loaded.signatures))}. "
+                                  f"Received: signature={signature!r}")
+    return list(loaded.signatures[signature].structured_input_signature[1].values())[0]

@@ -1,5 +1,8 @@
 """Recipes: a whole training run as data, one file each in ``recipes/``.
 
+The first floor of kdl: this module imports no Keras and nothing else of kdl's but
+:mod:`kdl._names`, so a recipe file is pure data.
+
 A :class:`Recipe` names the model and its arguments, the data and its split,
 augmentation, normalization, optimizer, schedule, loss, epochs, batch size, callbacks
 and the target it must beat. The files in the project's ``recipes/`` folder ship in the
@@ -11,6 +14,7 @@ seconds for tests.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import fnmatch
 import importlib
@@ -18,10 +22,75 @@ import pkgutil
 from typing import Any
 
 from kdl._names import close_matches, unknown_name_message
-from kdl.tasks import list_tasks
 
 EARLY_STOPPING = ("auto", "stop", "restore_best", "off")
 DECAYING_SCHEDULES = ("cosine", "warmup_cosine", "step")
+
+# --- metric direction: the one home of "is lower better?" ----------------------------------
+
+_LOWER_IS_BETTER = ("loss", "mse", "mae", "perplexity", "mean_squared_error",
+                    "mean_absolute_error")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller ``metric`` is better: losses and errors (``val_`` prefix ignored)."""
+    name = metric.removeprefix("val_")
+    return name in _LOWER_IS_BETTER or name.endswith("_loss")
+
+
+def metric_mode(metric: str) -> str:
+    """``"min"`` or ``"max"``, as Keras' callbacks and KerasTuner's objectives take it."""
+    return "min" if lower_is_better(metric) else "max"
+
+
+def judge(target_metric: str, target: float | None, value: float | None) -> bool | None:
+    """Whether ``value`` meets ``target``: at least the target, or for losses at most; None
+    if either is missing. Compared in float32, the precision Keras computes metrics in:
+    9,000 right of 10,000 reads as 0.8999999762 and meets a target of 0.9."""
+    if target is None or value is None:
+        return None
+    import numpy as np
+
+    value, target = np.float32(value), np.float32(target)
+    return bool(value <= target) if lower_is_better(target_metric) else bool(value >= target)
+
+
+def target_text(target_metric: str, target: float) -> str:
+    """The target as the tables print it, e.g. ``accuracy >= 0.916``."""
+    return f"{target_metric} {'<=' if lower_is_better(target_metric) else '>='} {target}"
+
+
+# --- pretraining, a typed value -------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SDAEPretraining:
+    """Greedy layer-wise pretraining of a stacked denoising autoencoder (Vincent et al.
+    2010), before fine-tuning: the arguments of
+    :func:`kdl.models.pretrain_stacked_denoising_autoencoder`."""
+
+    kind = "sdae"  # a class attribute: the record's name for this method
+    epochs_per_layer: int = 3
+    corruption: str = "masking"
+    corruption_level: float = 0.25
+    batch_size: int = 256
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+PRETRAININGS = {"sdae": SDAEPretraining}
+
+
+def pretraining_from_dict(value: dict | None) -> SDAEPretraining | None:
+    """A record's ``pretrain`` (``{"kind": ..., ...}``; ``{}`` or None for none) as its type."""
+    if not value:
+        return None
+    value = dict(value)
+    kind = value.pop("kind", "sdae")
+    if kind not in PRETRAININGS:
+        raise ValueError(unknown_name_message("pretraining", kind, PRETRAININGS,
+                                              received="pretrain.kind"))
+    return PRETRAININGS[kind](**value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,13 +135,13 @@ class Recipe:
     # Evaluate and export the mean of the predictions on the image and its mirror image
     # (kdl.layers.with_test_time_flip); training is unchanged. Classification only.
     test_time_flip: bool = False
-    pretrain: dict = dataclasses.field(default_factory=dict)  # e.g. greedy SDAE pretraining
+    pretrain: SDAEPretraining | None = None  # e.g. greedy SDAE pretraining
     sequence_length: int = 100  # char_rnn
     max_chars: int = 2_000_000  # char_rnn corpus size
     scale_learning_rate: bool = False  # linear scaling rule: lr * replicas (Goyal et al. 2017)
     precision: str = "float32"
     deterministic: bool = False  # op determinism and ordered tf.data: one seed, one result
-    # None: kdl's choice for the backend (training.jit_compile_for; README: Performance).
+    # None: kdl's choice for the backend (kdl.platform.jit_compile_for; docs: performance).
     jit_compile: bool | str | None = None  # True, False, "auto" (Keras' choice)
     steps_per_execution: int = 1
     target_metric: str = "accuracy"
@@ -80,10 +149,6 @@ class Recipe:
     target_reference: str = ""
     description: str = ""
     smoke_overrides: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.task not in list_tasks():
-            raise ValueError(unknown_name_message("task", self.task, list_tasks(), received="task"))
 
     def early_stopping_mode(self) -> str:
         """What early stopping does in this run: "stop", "restore_best" or "off"."""
@@ -99,12 +164,31 @@ class Recipe:
         changes = {"epochs": 1, "max_chars": 20_000, "max_train_examples": 2048,
                    "max_test_examples": 1024, **self.smoke_overrides,
                    "name": self.name}
-        if self.pretrain:
-            changes["pretrain"] = {**self.pretrain, "epochs_per_layer": 1}
+        if self.pretrain is not None:
+            changes["pretrain"] = dataclasses.replace(self.pretrain, epochs_per_layer=1)
         return self.replace(**changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The recipe as a record keeps it (``recipe.json``, cards): plain JSON types;
+        ``pretrain`` as ``{"kind": ..., ...}``, ``{}`` for none."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = {k: (v if k == "pretrain" else _plain(v)) for k, v in out.items()}
+        out["pretrain"] = self.pretrain.to_dict() if self.pretrain is not None else {}
+        return out
+
+    @classmethod
+    def from_dict(cls, config: dict) -> Recipe:
+        """The recipe a record kept (:meth:`to_dict`); keys of no field are left out."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        config = {k: v for k, v in config.items() if k in fields}
+        if isinstance(config.get("image_size"), list):
+            config["image_size"] = tuple(config["image_size"])
+        config["pretrain"] = pretraining_from_dict(config.get("pretrain"))
+        return cls(**config)
+
+
+def _plain(value):
+    return copy.deepcopy(value)
 
 
 # --- registry ---------------------------------------------------------------------------
@@ -207,7 +291,9 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
             hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
             raise ValueError(f"Unknown recipe key '{key}'.{hint} Received: {item!r}")
         current = changes.get(top, getattr(recipe, top))
-        if sub:
+        if sub and top == "pretrain":
+            changes[top] = _set_pretraining(current, sub, value, item)
+        elif sub:
             if not isinstance(current, dict):
                 raise ValueError(f"'{top}' is not a dict, so '{key}' cannot be set. Received: {item!r}")
             inner = current.get(sub)
@@ -219,17 +305,17 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
     return recipe.replace(**changes) if changes else recipe
 
 
-def resolve_recipe(name: str, *, smoke: bool = False, overrides=(), **changes) -> Recipe:
-    """The recipe ``name``, shrunk by ``smoke``, with ``overrides`` (``key=value``
-    strings, as ``--set`` takes them) and then ``changes`` (fields) applied, checked.
-    Raises ValueError naming what was received."""
-    from kdl.training import check_recipe
-
-    recipe = get_recipe(name)
-    if smoke:
-        recipe = recipe.smoke()
-    recipe = apply_overrides(recipe, list(overrides or []))
-    changes = {k: v for k, v in changes.items() if v is not None}
-    recipe = recipe.replace(**changes) if changes else recipe
-    check_recipe(recipe)
-    return recipe
+def _set_pretraining(current, key: str, value, item: str):
+    """``pretrain.KEY=value``: a field of the recipe's pretraining (``kind`` picks one)."""
+    if key == "kind":
+        return pretraining_from_dict({"kind": value})
+    if current is None:
+        raise ValueError(f"This recipe has no pretraining, so '{item.split('=')[0]}' cannot be "
+                         f"set; set pretrain.kind=sdae first. Received: {item!r}")
+    names = [f.name for f in dataclasses.fields(current)]
+    if key not in names:
+        matches = close_matches(key, names)
+        hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
+        raise ValueError(f"Unknown recipe key 'pretrain.{key}'.{hint} Received: {item!r}")
+    return dataclasses.replace(current, **{key: _coerce(f"pretrain.{key}",
+                                                        getattr(current, key), value)})

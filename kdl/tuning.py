@@ -25,9 +25,12 @@ import time
 import keras
 import keras_tuner
 
-from kdl.recipes import Recipe
+from kdl._names import unknown_name_message
+from kdl.engine.loop import build_model, compile_model, prepare_data, train_and_evaluate
+from kdl.models._registry import get_model_builder
+from kdl.optimizers import OPTIMIZERS
+from kdl.recipes import Recipe, metric_mode
 from kdl.tasks import get_task
-from kdl.training import OPTIMIZERS, compile_model
 
 TUNERS = {
     "random": keras_tuner.RandomSearch,
@@ -39,19 +42,11 @@ WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3]
 
 
 def _builder_params(model_name: str) -> set[str]:
-    from kdl.models._registry import get_model_builder
-
-    fn = get_model_builder(model_name)
-    fn = getattr(fn, "__wrapped__", fn)
-    return set(inspect.signature(fn).parameters)
+    return set(inspect.signature(get_model_builder(model_name)).parameters)
 
 
 def _builder_default(model_name: str, param: str):
-    from kdl.models._registry import get_model_builder
-
-    fn = get_model_builder(model_name)
-    fn = getattr(fn, "__wrapped__", fn)
-    return inspect.signature(fn).parameters[param].default
+    return inspect.signature(get_model_builder(model_name)).parameters[param].default
 
 
 class RecipeHyperModel(keras_tuner.HyperModel):
@@ -117,16 +112,12 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return r.replace(**changes)
 
     def build(self, hp):
-        from kdl.training import build_model
-
         recipe = self.recipe_for(hp)
         model = build_model(recipe, self.data)
         compile_model(model, recipe, self.data.steps_per_epoch)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        from kdl.training import prepare_data
-
         recipe = self.recipe_for(hp)
         data = prepare_data(recipe) if recipe.augmentation != self.recipe.augmentation \
             else self.data
@@ -168,10 +159,8 @@ class _TrialLog:
 def make_tuner(kind: str, hypermodel: RecipeHyperModel, *, objective: str, max_trials: int,
                directory: str, seed: int = 0):
     if kind not in TUNERS:
-        from kdl.models._registry import unknown_name_message
-
         raise ValueError(unknown_name_message("tuner", kind, TUNERS))
-    direction = "min" if "loss" in objective or "mse" in objective else "max"
+    direction = metric_mode(objective)
     cls = type(f"Kdl{TUNERS[kind].__name__}", (_TrialLog, TUNERS[kind]), {})
     kwargs = dict(hypermodel=hypermodel, objective=keras_tuner.Objective(objective, direction),
                   directory=directory, project_name=hypermodel.recipe.name, overwrite=False,
@@ -227,8 +216,6 @@ def search(recipe: Recipe, kind: str, *, objective: str, max_trials: int, direct
     The chief of a distributed search only serves the oracle: it needs the space, not
     the data, so it builds its pipelines on 256 examples.
     """
-    from kdl.training import prepare_data
-
     data = prepare_data(recipe.replace(max_train_examples=256, max_test_examples=256)
                         if chief else recipe)
     hypermodel = RecipeHyperModel(recipe, data, recipe.epochs)
@@ -237,6 +224,17 @@ def search(recipe: Recipe, kind: str, *, objective: str, max_trials: int, direct
     keras.utils.set_random_seed(recipe.seed)
     tuner.search()
     return tuner, hypermodel
+
+
+def retrain_best(tuner, hypermodel: RecipeHyperModel, workdir: str, export_dir: str) -> str:
+    """Train the best trial's recipe in full in ``workdir`` and export it; returns the
+    export version's path."""
+    from kdl.export import export_run
+
+    best = hypermodel.recipe_for(tuner.oracle.get_best_trials(1)[0].hyperparameters)
+    result = train_and_evaluate(best, workdir, verbose=0)
+    return export_run(result.model, best, export_dir, result.summary(), result.data,
+                      provenance=result.provenance)
 
 
 def trials_run(workdir: str, recipe_name: str) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 layer-wise pretraining with masking noise, then fine-tuning as a classifier.
 Compared with Zalando's MLP row (0.8833). Run: ``kdl train sdae_fashion_mnist``."""
 
-from kdl.recipes import Recipe
+from kdl.recipes import Recipe, SDAEPretraining
 
 RECIPE = Recipe(
     name="sdae_fashion_mnist",
@@ -10,8 +10,8 @@ RECIPE = Recipe(
     model_args={"hidden_units": (500, 500, 500), "activation": "sigmoid"},
     description="SDAE 500-500-500 sigmoid, 25% masking noise, 5 pretraining epochs per layer.",
     normalization="scale",
-    pretrain={"kind": "sdae", "epochs_per_layer": 5, "corruption": "masking",
-              "corruption_level": 0.25, "batch_size": 256},
+    pretrain=SDAEPretraining(epochs_per_layer=5, corruption="masking", corruption_level=0.25,
+                             batch_size=256),
     optimizer="adam",
     learning_rate=1e-3,
     schedule="cosine",

@@ -23,7 +23,7 @@ def main(out_path, mode):
     import keras
     import tensorflow as tf
 
-    from kdl.distribute import get_strategy
+    from kdl.engine.distribute import get_strategy
 
     strategy = get_strategy("multi_worker" if mode == "multi_worker" else "default")
     rng = np.random.default_rng(0)

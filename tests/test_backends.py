@@ -75,7 +75,7 @@ def test_jax_data_parallel_over_two_logical_cpu_devices(tmp_path):
     """keras.distribution.DataParallel: weights replicated on both devices, a step trains."""
     code = (
         "import numpy as np, keras\n"
-        "from kdl.distribute import use_keras_data_parallel\n"
+        "from kdl.engine.distribute import use_keras_data_parallel\n"
         "from kdl.models import get_model\n"
         "n = use_keras_data_parallel()\n"
         "m = get_model('mlp', hidden_units=(16,))\n"
@@ -99,7 +99,7 @@ def test_enable_determinism_turns_on_each_backends_switch(tmp_path):
     code = (
         "import os\n"
         "os.environ.pop('XLA_FLAGS', None); os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None)\n"
-        "from kdl.training import enable_determinism, JAX_DETERMINISTIC_FLAG\n"
+        "from kdl.platform import enable_determinism, JAX_DETERMINISTIC_FLAG\n"
         "import tensorflow as tf\n"
         "import torch\n"
         "assert not torch.are_deterministic_algorithms_enabled()\n"
@@ -168,7 +168,7 @@ def test_builders_layers_and_augmentation_work_on_jax_without_tensorflow(tmp_pat
         "from kdl.data.sources import carve_validation\n"
         "from kdl.models import get_model\n"
         "from kdl.recipes import get_recipe\n"
-        "from kdl.training import compile_model\n"
+        "from kdl.engine.loop import compile_model\n"
         "r = get_recipe('resnet20_fashion_mnist').replace(epochs=1, batch_size=8)\n"
         "(x, y), (xv, yv) = carve_validation(np.random.rand(20, 28, 28, 1).astype('float32') * 255,\n"
         "                                     np.arange(20) % 10, 0.2, 0)\n"

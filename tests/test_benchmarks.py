@@ -82,7 +82,7 @@ def test_quick_bench_writes_its_table(tmp_path):
 
 
 def test_bench_table_gives_each_seeds_time_to_accuracy_and_their_median():
-    from kdl.export import hardware
+    from kdl.platform import hardware
 
     def run(seed, reached):
         return {"seed": seed, "reached": reached, "curve": [[1, 6.0, 0.88]], "epochs": 30,
@@ -134,7 +134,7 @@ def test_accelerator_curve_trains_kdl_trains_model_from_arrays(tmp_path):
 
     from kdl.data.idx import load_idx_directory
     from kdl.data.sources import carve_validation
-    from kdl.training import build_model, prepare_data
+    from kdl.engine.loop import build_model, prepare_data
     from tests.conftest import FMNIST_DIR
 
     directory = os.environ.get("KDL_DATA_DIR", str(FMNIST_DIR))

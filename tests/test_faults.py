@@ -68,10 +68,14 @@ def test_sigkill_during_export_leaves_no_partial_version(tmp_path):
     first = run_kdl(args, tmp_path)
     assert first["export_path"].endswith("1")
     base = tmp_path / "exp" / "lenet5_fashion_mnist"
-    proc = subprocess.Popen([sys.executable, "-m", "kdl.cli", "export", "lenet5_fashion_mnist",
+    # The export, held for a minute between its finished write and the rename into place.
+    held = ("import sys, time; from kdl import export; publish = export._publish; "
+            "export._publish = lambda tmp, base: (time.sleep(60), publish(tmp, base))[1]; "
+            "from kdl.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", held, "export", "lenet5_fashion_mnist",
                              "--smoke", "--workdir", str(work), "--export-dir",
                              str(tmp_path / "exp")],
-                            cwd=tmp_path, env=env(KDL_FAULT_EXPORT_DELAY_S="60"),
+                            cwd=tmp_path, env=env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:  # until the temporary SavedModel is fully written

@@ -59,7 +59,7 @@ def _smoke_and_check_export(name, tmp_path):
     import tensorflow as tf
 
     from kdl.export import export_run
-    from kdl.training import train_and_evaluate
+    from kdl.engine.loop import train_and_evaluate
 
     recipe = get_recipe(name).smoke()
     result = train_and_evaluate(recipe, str(tmp_path / "work"), verbose=0)
@@ -141,7 +141,8 @@ def test_saved_model_cli_lists_both_signatures(tmp_path):
     del keras
 
 
-def test_export_versions_never_overwrite_and_crash_leaves_no_partial(tmp_path):
+def test_export_versions_never_overwrite_and_crash_leaves_no_partial(tmp_path, monkeypatch):
+    from kdl import export
     from kdl.export import export_saved_model
     from kdl.models import get_model
 
@@ -151,11 +152,14 @@ def test_export_versions_never_overwrite_and_crash_leaves_no_partial(tmp_path):
     assert [os.path.basename(p) for p in (p1, p2)] == ["1", "2"]
     mtime = os.path.getmtime(os.path.join(p1, "saved_model.pb"))
 
-    def crash(tmp):
+    def crash(tmp, base):
+        assert os.path.exists(os.path.join(tmp, "saved_model.pb"))  # written, not published
         raise RuntimeError("simulated crash after the write")
 
-    with pytest.raises(RuntimeError):
-        export_saved_model(model, str(tmp_path), "m", task="classification", _after_write=crash)
+    with monkeypatch.context() as patch:
+        patch.setattr(export, "_publish", crash)
+        with pytest.raises(RuntimeError):
+            export_saved_model(model, str(tmp_path), "m", task="classification")
     assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]
     assert os.path.getmtime(os.path.join(p1, "saved_model.pb")) == mtime
     assert os.path.basename(export_saved_model(model, str(tmp_path), "m",
@@ -257,7 +261,7 @@ def test_mixed_bfloat16_recipe_trains_and_exports_float32_probabilities(tmp_path
     import tensorflow as tf
 
     from kdl.export import export_run
-    from kdl.training import train_and_evaluate
+    from kdl.engine.loop import train_and_evaluate
 
     # Without weight averaging: over the smoke run's 16 steps a 0.99 average is still
     # mostly the initial weights, and this test checks what bfloat16 training learns.
@@ -282,7 +286,7 @@ def test_backup_torn_by_a_kill_mid_write_falls_back_to_the_previous_epoch(tmp_pa
     import keras
 
     from kdl.callbacks import EpochCounter
-    from kdl.training import _callbacks
+    from kdl.engine.loop import _callbacks
 
     recipe = get_recipe("mlp_fashion_mnist").replace(monitor_activations=False)
 
@@ -311,7 +315,8 @@ def test_single_pass_weight_decay_trains_exactly_like_keras(optimizer, schedule)
     """kdl's one-pass decoupled weight decay gives Keras' weights, step for step."""
     import keras
 
-    from kdl.training import build_optimizer, use_single_pass_weight_decay
+    from kdl.optimizers import build_optimizer
+    from kdl._keras_compat import use_single_pass_weight_decay
 
     recipe = get_recipe("resnet18_fashion_mnist").replace(
         optimizer=optimizer, schedule=schedule, weight_decay=5e-3, learning_rate=0.05, epochs=2,

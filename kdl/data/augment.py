@@ -476,7 +476,7 @@ def build_augmentation(spec: dict | None, image_shape, seed: int = 0) -> keras.l
     so the pipeline runs on every Keras backend."""
     if not spec:
         return None
-    from kdl.models._registry import unknown_name_message
+    from kdl._names import unknown_name_message
 
     layers = []
     for i, (key, value) in enumerate(spec.items()):

@@ -101,39 +101,4 @@ def run_experiment(name: str, *, smoke: bool = False, seeds: int = 1,
     return record
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 RECORD_DIR = os.path.join("docs", "experiments")
-START, END = "<!-- experiments:start -->", "<!-- experiments:end -->"
-
-
-def experiments_section(record_dir: str = RECORD_DIR) -> str:
-    """The README's experiments section, from the recorded runs' JSON files."""
-    lines = []
-    for name in list_experiments():
-        path = os.path.join(record_dir, f"{name}.json")
-        if not os.path.exists(path):
-            lines.append(f"**{name}**: not yet recorded.\n")
-            continue
-        with open(path) as f:
-            r = json.load(f)
-        verdict = "supported" if r["supported"] else "NOT supported"
-        lines.append(f"**{name}** ({len(r['seeds'])} seed(s), {r['seconds']:.0f} s, "
-                     f"`kdl experiment {name} --record`). Claim: {r['claim']} "
-                     f"Verdict: **{verdict}**: {r['verdict']}\n\n"
-                     f"![{name}]({record_dir}/{name}.png)\n")
-    return "\n".join(lines)
-
-
-def write_readme_experiments(readme: str = "README.md", record_dir: str = RECORD_DIR) -> str:
-    from kdl.cards import replace_section
-
-    return replace_section(readme, START, END, experiments_section(record_dir))

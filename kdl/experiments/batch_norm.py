@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 from kdl.experiments._common import fashion_mnist
 
 

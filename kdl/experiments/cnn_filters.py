@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 from kdl.experiments._common import accuracy, fashion_mnist, trained_lenet5
 
 

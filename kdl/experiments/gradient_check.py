@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:

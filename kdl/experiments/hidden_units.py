@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 from kdl.experiments._common import fashion_mnist
 
 LARGE_INIT = {"class_name": "RandomNormal", "config": {"stddev": 1.0}}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 from kdl.experiments._common import fashion_mnist, mean_curve, optimizer
 
 # The usual starting learning rates: 0.01-0.1 for SGD and its momentum forms, 1e-3 for

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
 TARGETS = {"AND": [0, 0, 0, 1], "OR": [0, 1, 1, 1], "XOR": [0, 1, 1, 0]}
 
 
 def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
-    final = numbers["perceptron_final_errors"]  # task -> one fraction per seed
-    learned = all(e == 0 for task in ("AND", "OR") for e in final[task])
+    final = numbers["perceptron_final_errors"]  # gate -> one fraction per seed
+    learned = all(e == 0 for gate in ("AND", "OR") for e in final[gate])
     never_xor = all(min(curve) > 0 for curve in numbers["perceptron_xor_curves"])
     mlp = all(a == 1.0 for a in numbers["mlp_xor_accuracy"])
     parts = [f"perceptron {'learned' if learned else 'did NOT learn'} AND and OR",
@@ -49,20 +50,20 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
 
     from kdl.models import get_model
 
-    final = {task: [] for task in TARGETS}
+    final = {gate: [] for gate in TARGETS}
     xor_curves, mlp_acc, shown = [], [], {}
     for seed in seeds:
-        for task, y in TARGETS.items():
+        for gate, y in TARGETS.items():
             keras.utils.set_random_seed(seed)
             model = get_model("perceptron")
             model.compile()
             history = model.fit(X, np.array(y, "float32"), batch_size=1, shuffle=True,
                                 epochs=settings["perceptron_epochs"], verbose=0)
-            final[task].append(float(history.history["errors"][-1]))
-            if task == "XOR":
+            final[gate].append(float(history.history["errors"][-1]))
+            if gate == "XOR":
                 xor_curves.append([float(e) for e in history.history["errors"]])
             if seed == seeds[0]:
-                shown[task] = (model, final[task][-1])
+                shown[gate] = (model, final[gate][-1])
         keras.utils.set_random_seed(seed)
         mlp = keras.Sequential([keras.Input((2,)),
                                 keras.layers.Dense(settings["mlp_hidden"], activation="tanh"),
@@ -76,14 +77,14 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
             shown["MLP"] = (mlp, 1 - mlp_acc[-1])
     plt = pyplot()
     fig, axes = plt.subplots(1, 5, figsize=(17, 3.6), dpi=100)
-    for ax, (task, (model, err)) in zip(axes[:4], shown.items(), strict=True):
-        y = TARGETS["XOR" if task == "MLP" else task]
-        if task == "MLP":
+    for ax, (gate, (model, err)) in zip(axes[:4], shown.items(), strict=True):
+        y = TARGETS["XOR" if gate == "MLP" else gate]
+        if gate == "MLP":
             predict = lambda p, m=model: (m.predict(p, verbose=0).ravel() > 0.5).astype(int)  # noqa: E731
             title = f"2-{settings['mlp_hidden']}-1 net on XOR: {err:.0%} wrong"
         else:
             predict = lambda p, m=model: m.predict(p, verbose=0).ravel()  # noqa: E731
-            title = f"perceptron on {task}: {err:.0%} wrong in its last epoch"
+            title = f"perceptron on {gate}: {err:.0%} wrong in its last epoch"
         _decision_regions(ax, predict, title)
         ax.scatter(X[:, 0], X[:, 1], c=["tab:blue" if t == 0 else "tab:red" for t in y],
                    edgecolors="k", s=60, zorder=3)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 from kdl.experiments._common import fashion_mnist
 
 VARIANTS = ("none", "l2", "dropout", "early_stopping", "augmentation")
@@ -35,7 +36,7 @@ def _model(variant: str, settings: dict, seed: int):
     from kdl.data.augment import build_augmentation
     from kdl.models import get_model
     from kdl.recipes import Recipe
-    from kdl.training import apply_regularizers
+    from kdl.engine.regularize import apply_regularizers
 
     keras.utils.set_random_seed(seed)
     model = get_model("mlp", hidden_units=tuple(settings["hidden_units"]),

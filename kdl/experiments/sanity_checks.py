@@ -2,7 +2,7 @@
 loss is log(classes) (it spreads its bets evenly), and a correct model and training loop
 can memorize a handful of examples to near-zero loss. A control with a badly scaled
 initialization shows that the first check catches what it should. Runs
-:func:`kdl.training.overfit_small_batch`, the library side of
+:func:`kdl.engine.sanity.overfit_small_batch`, the library side of
 ``kdl train RECIPE --overfit-batch N``.
 
     kdl experiment sanity_checks
@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 
 # Hidden weights of standard deviation 1: activations, and so logits, in the hundreds, a
 # confident wrong guess. (On LeNet-5, whose classifier starts at Glorot's scale; kdl's MLP
@@ -46,7 +47,7 @@ def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
 )
 def run(settings: dict, seeds: list, figure: str) -> dict:
     from kdl.recipes import get_recipe
-    from kdl.training import overfit_small_batch
+    from kdl.engine.sanity import overfit_small_batch
 
     runs, per_seed = {}, {}
     for seed in seeds:

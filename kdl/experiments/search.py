@@ -18,7 +18,8 @@ import tempfile
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 
 
 def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdl.experiments import pyplot, register_experiment
+from kdl.experiments import register_experiment
+from kdl.plots import pyplot
 
 
 def target(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import functools
 import inspect
 from collections.abc import Callable
 
-from kdl._names import close_matches, unknown_name_message  # noqa: F401 (re-exported)
+from kdl._names import unknown_name_message
 
 _MODELS: dict[str, Callable] = {}
 

@@ -68,7 +68,7 @@ def mlp(
                                    use_bias=not batch_norm, name=f"dense_{i}")
         if weight_norm:
             # The paper's data-dependent init needs the bias (b = -mean/std); kdl train
-            # runs it on the first batch (kdl.training.initialize_data_dependent).
+            # runs it on the first batch (kdl.engine.regularize.initialize_data_dependent).
             dense = WeightNormalization(dense, data_init=not batch_norm, name=f"dense_{i}_wn")
         x = dense(x)
         if batch_norm:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 
-from kdl._keras_compat import patch_multi_worker_fit as patch_keras_multi_worker  # noqa: F401
+from kdl._keras_compat import patch_multi_worker_fit
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 
@@ -65,7 +65,7 @@ def parse_tf_config(text: str | None = None) -> dict | None:
 def get_strategy(kind: str = "auto"):
     """A ``tf.distribute.Strategy`` of ``kind`` (see the module docstring for "auto")."""
     if kind not in STRATEGIES:
-        from kdl.models._registry import unknown_name_message
+        from kdl._names import unknown_name_message
 
         raise StrategyError(unknown_name_message("strategy", kind, STRATEGIES))
     import tensorflow as tf
@@ -91,7 +91,7 @@ def get_strategy(kind: str = "auto"):
         if parse_tf_config() is None:
             raise StrategyError("--strategy multi_worker needs TF_CONFIG naming the cluster. "
                                 "Received: TF_CONFIG unset")
-        patch_keras_multi_worker()
+        patch_multi_worker_fit()
         return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)

@@ -25,7 +25,7 @@ class WorkdirInUseError(RuntimeError):
 
 
 def _lock_name() -> str:
-    from kdl.distribute import parse_tf_config
+    from kdl.engine.distribute import parse_tf_config
 
     try:
         config = parse_tf_config()
@@ -83,3 +83,33 @@ def unlock_workdir(workdir: str) -> None:
     if fd is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+class WorkdirMismatchError(ValueError):
+    """The workdir holds a backup of a run with another configuration."""
+
+
+def check_resumable(recipe, workdir: str) -> bool:
+    """True when ``workdir`` has a backup to resume from, of this very configuration.
+
+    The run's configuration is kept in ``workdir/recipe.json``; resuming from a backup of
+    another configuration would fail deep inside Keras (weights of other shapes) or,
+    worse, silently continue a different run.
+    """
+    path = os.path.join(workdir, "recipe.json")
+    config = json.loads(json.dumps(recipe.to_dict(), default=str))
+    resuming = os.path.isdir(os.path.join(workdir, "backup"))
+    if resuming and os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        differs = sorted(k for k in set(config) | set(saved) if config.get(k) != saved.get(k))
+        if differs:
+            raise WorkdirMismatchError(
+                f"{workdir} holds an interrupted run of another configuration (it differs in "
+                f"{', '.join(differs)}): resume it with the same settings, or use another "
+                f"--workdir. Received: " + ", ".join(f"{k}={config.get(k)!r}" for k in differs))
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(config, f, indent=2)
+    os.replace(tmp, path)
+    return resuming

@@ -1,0 +1,65 @@
+"""The ``kdl`` command: list, train, evaluate, export, predict, tune, experiment, report,
+cards. The top floor: it parses, calls the library, prints; nothing in the library
+imports it.
+
+Bad input (an unknown recipe, a wrong ``--set``, epochs <= 0, data that cannot be found,
+an image of the wrong shape, a workdir in use) is one line on stderr and exit status 2,
+before anything is written. TensorFlow's start-up lines are kept off the terminal
+(:func:`kdl.platform.import_tensorflow`); ``--verbose`` or ``KDL_VERBOSE=1`` shows them.
+One module per command; :func:`build_parser` asks each for its arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import kdl  # noqa: F401  (sets KERAS_BACKEND before TensorFlow loads)
+from kdl.cli import evaluate, experiment, listing, predict, report, train, tune
+from kdl.cli.common import Parser, UsageError
+
+_WITHOUT_TENSORFLOW = ("list", "cards")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="kdl", description="Deep-learning recipes for Keras.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up log lines (also KDL_VERBOSE=1)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    listing.add_parsers(sub)
+    train.add_parser(sub)
+    evaluate.add_parsers(sub)
+    predict.add_parser(sub)
+    tune.add_parser(sub)
+    experiment.add_parser(sub)
+    report.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv  # what a card keeps as the command that reruns it
+    if getattr(args, "backend", None):
+        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != args.backend:
+            print(f"kdl: error: Keras is already loaded with another backend in this process. "
+                  f"Received: --backend {args.backend}", file=sys.stderr)
+            return 2
+        os.environ["KERAS_BACKEND"] = args.backend  # before Keras is first imported
+    if args.command not in _WITHOUT_TENSORFLOW:
+        from kdl.platform import import_tensorflow
+
+        verbose = args.verbose or os.environ.get("KDL_VERBOSE", "") not in ("", "0")
+        import_tensorflow(quiet=not verbose)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"kdl: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_recipe_file(name: str) -> None:
+    """What ``python recipes/NAME.py [ARGS]`` does: ``kdl train NAME [ARGS]``."""
+    sys.exit(main(["train", name, *sys.argv[1:]]))

@@ -1,0 +1,129 @@
+"""What the commands share: the usage error, the recipe resolution and checks they call,
+the workdir they default to, and the printing of JSON and tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+class UsageError(Exception):
+    """Bad input from the command line: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block above them)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def positive(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a positive integer. Received: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer. Received: {value}")
+        return value
+
+    return parse
+
+
+def add_recipe_args(p, training: bool = True) -> None:
+    p.add_argument("recipe", help="recipe name (see `kdl list`)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. --set learning_rate=0.01")
+    p.add_argument("--workdir", help="logs, backup and final model (default runs/RECIPE)")
+    p.add_argument("--smoke", action="store_true", help="the recipe's seconds-long variant")
+    p.add_argument("--json", action="store_true", help="last line: one JSON object")
+    if training:
+        p.add_argument("--epochs", type=positive("--epochs"))
+        p.add_argument("--batch-size", type=positive("--batch-size"))
+
+
+def resolve_recipe(args):
+    from kdl.engine.resolve import resolve_recipe
+
+    try:
+        return resolve_recipe(args.recipe, smoke=getattr(args, "smoke", False),
+                              overrides=args.set or [],
+                              epochs=getattr(args, "epochs", None),
+                              batch_size=getattr(args, "batch_size", None),
+                              precision=getattr(args, "precision", None) or None,
+                              deterministic=True if getattr(args, "deterministic", False) else None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def check_data(recipe) -> None:
+    from kdl.data import DataNotFoundError
+    from kdl.engine.resolve import check_data
+
+    try:
+        check_data(recipe)
+    except DataNotFoundError as e:
+        raise UsageError(str(e)) from None
+
+
+def workdir_for(args, recipe) -> str:
+    return args.workdir or os.path.join("runs", recipe.name)
+
+
+def load_workdir_model(args, recipe):
+    import keras
+
+    path = os.path.join(workdir_for(args, recipe), "model.keras")
+    if not os.path.exists(path):
+        raise UsageError(f"No trained model at {path}: run `kdl train {recipe.name}` first. "
+                         f"Received: --workdir={args.workdir!r}")
+    import kdl.data.augment  # noqa: F401  (registers kdl's serializable layers)
+    import kdl.layers  # noqa: F401  (and, through it, kdl's losses)
+
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def print_table(rows: list[dict]) -> None:
+    """``rows`` as aligned columns under their keys."""
+    if not rows:
+        return
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(cell(r[k])) for r in rows)) for k in keys}
+    print("  ".join(k.ljust(widths[k]) for k in keys))
+    for r in rows:
+        print("  ".join(cell(r[k]).ljust(widths[k]) for k in keys))
+
+
+def strategy_for(args):
+    """The tf.distribute strategy ``--strategy`` asks for (None on JAX and PyTorch, where
+    ``auto`` spreads over local accelerators with Keras' data parallelism)."""
+    from kdl.engine.distribute import StrategyError, get_strategy
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    kind = getattr(args, "strategy", "auto") or "auto"
+    if backend != "tensorflow":
+        cluster = os.environ.get("TF_CONFIG")
+        if kind not in ("auto", "default") or cluster:
+            raise UsageError(f"tf.distribute strategies need the TensorFlow backend. Received: "
+                             f"--strategy {kind}{' with TF_CONFIG set' if cluster else ''}"
+                             f" on KERAS_BACKEND={backend}")
+        if kind == "auto":
+            from kdl.engine.distribute import use_keras_data_parallel
+
+            args.data_parallel_devices = use_keras_data_parallel()
+        return None
+    try:
+        return get_strategy(kind)
+    except StrategyError as e:
+        raise UsageError(str(e)) from None

@@ -1,0 +1,205 @@
+"""The training loop: ``train_and_evaluate(recipe, workdir)``.
+
+Builds data, model (inside the distribution strategy's scope), optimizer and schedule
+from a :class:`kdl.recipes.Recipe`; trains with early stopping (best weights
+restored), BackupAndRestore (a killed run resumes), TerminateOnNaN with a message,
+TensorBoard and CSV logs in ``workdir``, optional :class:`kdl.callbacks.ActivationMonitor`;
+evaluates on the test split and returns the metrics. Library code: it never reads argv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+
+from kdl import callbacks as kdl_callbacks
+from kdl.engine.distribute import is_chief
+from kdl.engine.pretrain import pretrain
+from kdl.engine.regularize import apply_regularizers, initialize_data_dependent
+from kdl.engine.resolve import check_recipe, resolve_for_strategy
+from kdl.engine.workdir import check_resumable, lock_workdir, unlock_workdir
+from kdl.optimizers import build_optimizer
+from kdl.platform import enable_determinism, jit_compile_for, provenance, set_precision
+from kdl.recipes import Recipe, judge, metric_mode
+from kdl.tasks import DataBundle, get_task
+
+
+@dataclasses.dataclass
+class TrainResult:
+    recipe: Recipe
+    model: keras.Model
+    test_metrics: dict
+    epochs_run: int
+    wall_s: float
+    train_s: float
+    history: dict
+    data: DataBundle
+    pretrain_report: list | None = None
+    workdir: str = ""
+    provenance: dict | None = None  # kdl.provenance: written into result.json, kdl.json, the card
+
+    def summary(self) -> dict:
+        return {
+            "recipe": self.recipe.name,
+            "epochs_run": self.epochs_run,
+            "test_metrics": self.test_metrics,
+            "wall_s": round(self.wall_s, 2),
+            "train_s": round(self.train_s, 2),
+            "params": int(self.model.count_params()),
+            "target_metric": self.recipe.target_metric,
+            "target": self.recipe.target,
+            "target_met": target_met(self.recipe, self.test_metrics),
+        }
+
+
+def target_met(recipe: Recipe, metrics: dict) -> bool | None:
+    if recipe.target is None or recipe.target_metric not in metrics:
+        return None
+    return judge(recipe.target_metric, recipe.target, metrics[recipe.target_metric])
+
+
+def prepare_data(recipe: Recipe) -> DataBundle:
+    """Pipelines for ``recipe``: batches of float32 pixels in [0, 255] (ids for text)."""
+    return get_task(recipe.task).prepare_data(recipe)
+
+
+def build_model(recipe: Recipe, data: DataBundle) -> keras.Model:
+    """The whole model: raw pixels in [0, 255] -> (resize) -> normalization -> network."""
+    return get_task(recipe.task).build_model(recipe, data)
+
+
+def loss_and_metrics(recipe: Recipe):
+    return get_task(recipe.task).loss_and_metrics(recipe)
+
+
+def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
+                  replicas: int = 1) -> None:
+    """Compile with the recipe's optimizer (its learning rate scaled by ``replicas`` where
+    the recipe asks), loss, metrics, jit choice and steps per execution."""
+    loss, metrics = loss_and_metrics(recipe)
+    model.compile(optimizer=build_optimizer(recipe, steps_per_epoch, replicas), loss=loss,
+                  metrics=metrics, jit_compile=jit_compile_for(recipe),
+                  steps_per_execution=recipe.steps_per_execution)
+
+
+def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int,
+               strategy=None, progress_prefix: str = ""):
+    import tensorflow as tf
+
+    in_sync = []
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        in_sync = [kdl_callbacks.ResumeInSync(strategy)]  # each worker has its own backup
+    progress = [kdl_callbacks.EpochProgress(recipe.epochs, prefix=progress_prefix)] \
+        if verbose else []
+    cbs = [
+        counter,
+        kdl_callbacks.TerminateOnNaN(),
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), save_freq="epoch",
+                                         delete_checkpoint=True, double_checkpoint=True),
+        *in_sync,
+        *_early_stopping(recipe, verbose),
+        kdl_callbacks.LearningRateLogger(),  # before the loggers and the progress line
+        *progress,
+        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
+                                    profile_batch=0),
+    ]
+    if recipe.monitor_activations and get_task(recipe.task).classifier:
+        probe = next(iter(data.validation))[0][:256]
+        cbs.insert(1, kdl_callbacks.ActivationMonitor(probe, os.path.join(workdir, "tensorboard")))
+    return cbs
+
+
+def _early_stopping(recipe: Recipe, verbose: int) -> list:
+    mode = recipe.early_stopping_mode()
+    if mode == "off":
+        return []
+    monitor = recipe.early_stopping_monitor
+    # "restore_best": a patience longer than the run never stops it; the best weights
+    # are restored at its end all the same.
+    patience = recipe.early_stopping_patience if mode == "stop" else recipe.epochs + 1
+    return [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                          mode=metric_mode(monitor),
+                                          restore_best_weights=True, verbose=min(verbose, 1))]
+
+
+def with_test_time_flip_compiled(model: keras.Model, recipe: Recipe) -> keras.Model:
+    """``model`` averaged with its left-right mirror (kdl.layers.with_test_time_flip),
+    compiled with ``recipe``'s loss and metrics, ready to evaluate and export."""
+    from kdl.layers import with_test_time_flip
+
+    wrapped = with_test_time_flip(model)
+    loss, metrics = loss_and_metrics(recipe)
+    wrapped.compile(loss=loss, metrics=metrics, jit_compile=jit_compile_for(recipe))
+    return wrapped
+
+
+def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
+                       verbose: int = 1, progress_prefix: str = "") -> TrainResult:
+    """Train ``recipe`` in ``workdir`` (logs, backup, final model) and evaluate on test.
+
+    ``verbose=1``: one line per epoch (:class:`kdl.callbacks.EpochProgress`); 0: silent.
+    The workdir is held for the run (:func:`kdl.workdir.lock_workdir`): a second run on it
+    raises :class:`kdl.workdir.WorkdirInUseError` before anything is written.
+    """
+    check_recipe(recipe)
+    lock_workdir(workdir)
+    try:
+        return _train_and_evaluate(recipe, workdir, strategy, verbose, progress_prefix)
+    finally:
+        unlock_workdir(workdir)
+
+
+def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
+                        progress_prefix: str) -> TrainResult:
+    import tensorflow as tf
+
+    start = time.perf_counter()
+    if recipe.deterministic:
+        enable_determinism()  # before anything can start JAX's backends
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    # The recipe as it will run, resolved once before anything is written: recipe.json,
+    # the result, the export and the card all record this one.
+    recipe = resolve_for_strategy(recipe, strategy)
+    record = provenance(recipe)
+    resuming = check_resumable(recipe, workdir)
+    keras.utils.set_random_seed(recipe.seed)
+    data = prepare_data(recipe)
+    set_precision(recipe.precision)
+    try:
+        with strategy.scope():
+            model = build_model(recipe, data)
+            apply_regularizers(model, recipe)
+            compile_model(model, recipe, data.steps_per_epoch, replicas)
+        if not resuming:
+            initialize_data_dependent(model, data)
+        pretrain_report = None if resuming else pretrain(model, recipe, data, verbose)
+        counter = kdl_callbacks.EpochCounter()
+        cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy, progress_prefix)
+        train_start = time.perf_counter()
+        history = model.fit(data.train, validation_data=data.validation, epochs=recipe.epochs,
+                            callbacks=cbs, shuffle=False,  # the pipeline shuffles
+                            verbose=0)  # EpochProgress prints
+        train_s = time.perf_counter() - train_start
+        if recipe.test_time_flip:
+            with strategy.scope():
+                model = with_test_time_flip_compiled(model, recipe)
+        results = model.evaluate(data.test, verbose=0, return_dict=True)
+    finally:
+        set_precision("float32")
+    test_metrics = get_task(recipe.task).finish_metrics(
+        {k: float(v) for k, v in results.items()})
+    result = TrainResult(recipe, model, test_metrics, counter.epochs_done or recipe.epochs,
+                         time.perf_counter() - start, train_s, dict(history.history), data,
+                         pretrain_report, workdir, record)
+    if is_chief():
+        model.save(os.path.join(workdir, "model.keras"))
+        with open(os.path.join(workdir, "result.json"), "w") as f:
+            json.dump({**result.summary(), **record, "pretrain": pretrain_report,
+                       "epoch_seconds": counter.epoch_seconds}, f, indent=2, default=str)
+    return result

@@ -1,0 +1,198 @@
+"""Image tasks: classification (images -> class probabilities) and autoencoders (images
+-> their reconstruction in [0, 1]). Images come in as float32 pixels in [0, 255]; the
+model normalizes them itself."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kdl.tasks.base import DataBundle, Task, TestOutputs, classification_outputs, register_task
+
+if TYPE_CHECKING:
+    import keras
+
+
+def _limit(arrays, n):
+    return arrays if n is None else (arrays[0][:n], arrays[1][:n])
+
+
+class ImageTask(Task):
+    """Images in, as float32 pixels in [0, 255]; the model normalizes them itself."""
+
+    signatures = ("serving_default", "serving_float")
+    figures_use_test_outputs = True
+
+    def check_data(self, recipe) -> None:
+        from kdl.data import load_image_dataset
+
+        load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                           seed=recipe.seed)
+
+    def targets(self, pipeline):
+        return pipeline
+
+    def prepare_data(self, recipe) -> DataBundle:
+        import tensorflow as tf
+
+        from kdl.data import load_image_dataset, make_pipeline
+        from kdl.data.augment import build_augmentation
+
+        ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                                seed=recipe.seed)
+        augmentation = build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
+        if ds.arrays is not None:
+            train_arrays = _limit(ds.arrays["train"], recipe.max_train_examples)
+            test_arrays = _limit(ds.arrays["test"], recipe.max_test_examples)
+            val_arrays = _limit(ds.arrays["validation"], recipe.max_test_examples)
+            # Arrays go to the pipeline as they are: it gathers whole batches by index.
+            train, validation, test = train_arrays, val_arrays, test_arrays
+            n_train = len(train_arrays[1])
+        else:
+            train_arrays = None
+            train, validation, test = ds.train, ds.validation, ds.test
+            if recipe.max_train_examples:
+                train = train.take(recipe.max_train_examples)
+            if recipe.max_test_examples:
+                test = test.take(recipe.max_test_examples)
+                validation = validation.take(recipe.max_test_examples)
+            n_train = int(train.cardinality())
+
+        def pipe(split, training):
+            return self.targets(make_pipeline(
+                split, recipe.batch_size, training=training,
+                augmentation=augmentation if training else None, seed=recipe.seed,
+                deterministic=recipe.deterministic))
+
+        return DataBundle(pipe(train, True), pipe(validation, False), pipe(test, False),
+                          ds.image_shape, ds.num_classes, ds.class_names,
+                          max(1, -(-n_train // recipe.batch_size)), train_arrays=train_arrays,
+                          normalization=tf.data.Dataset.from_tensor_slices(train_arrays)
+                          if train_arrays is not None else train)
+
+    def preprocess(self, recipe, data: DataBundle):
+        """The model's input and its preprocessing: (input, preprocessed tensor)."""
+        import keras
+        from kdl.data import normalization_layer
+
+        inputs = keras.Input(shape=data.input_shape, name="image")
+        x = inputs
+        if recipe.normalization == "scale":
+            x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
+        elif recipe.normalization in ("channel", "pixel"):
+            x = normalization_layer(data.normalization, per=recipe.normalization)(x)
+        if recipe.image_size is not None:
+            x = keras.layers.Resizing(*recipe.image_size, name="resize")(x)
+        return inputs, x
+
+    def outputs(self, y, top_k: int):
+        raise NotImplementedError
+
+    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5) -> None:
+        import tensorflow as tf
+
+        shape = [None] + list(model.input_shape[1:])
+
+        def from_float(images):
+            return self.outputs(model(images, training=False), top_k)
+
+        def from_uint8(images):
+            return from_float(tf.cast(images, tf.float32))
+
+        archive.add_endpoint("serving_default", from_uint8,
+                             input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
+        archive.add_endpoint("serving_float", from_float,
+                             input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+
+    def export_metadata(self, data: DataBundle) -> dict:
+        return {"class_names": list(data.class_names)}
+
+
+@register_task
+class ClassificationTask(ImageTask):
+    name = "classification"
+    classifier = True
+
+    def build_model(self, recipe, data: DataBundle) -> keras.Model:
+        import keras
+        from kdl.models import get_model
+        from kdl.platform import precision_for
+
+        inputs, x = self.preprocess(recipe, data)
+        model = get_model(recipe.model, input_tensor=x, classes=data.num_classes,
+                          **recipe.model_args)
+        if precision_for(recipe) != "float32":  # probabilities in float32 for a stable loss
+            outputs = keras.layers.Activation("linear", dtype="float32",
+                                              name="predictions_float32")(model.output)
+            model = keras.Model(model.inputs[0], outputs, name=model.name)
+        return model
+
+    def loss_and_metrics(self, recipe):
+        from kdl.losses import SparseCategoricalCrossentropyWithSmoothing
+
+        if recipe.label_smoothing:
+            return SparseCategoricalCrossentropyWithSmoothing(recipe.label_smoothing), ["accuracy"]
+        return "sparse_categorical_crossentropy", ["accuracy"]
+
+    def outputs(self, y, top_k: int):
+        return classification_outputs(y, top_k)
+
+    def figures(self, outputs: TestOutputs, out: str, numbers: dict) -> list[tuple[str, str]]:
+        from kdl import plots
+
+        labels, probabilities = outputs.labels, outputs.outputs
+        matrix = plots.confusion_matrix(labels, probabilities.argmax(-1), probabilities.shape[-1])
+        plots.plot_confusion(matrix, outputs.class_names,
+                             os.path.join(out, "confusion_matrix.png"))
+        shown = plots.plot_mistakes(outputs.images, labels, probabilities, outputs.class_names,
+                                    os.path.join(out, "mistakes.png"))
+        numbers.update({
+            "class_names": [str(c) for c in outputs.class_names],
+            "confusion_matrix": matrix.tolist(),
+            "per_class_accuracy": (np.diag(matrix) / np.maximum(matrix.sum(1), 1)).tolist(),
+            "accuracy": float(np.trace(matrix) / matrix.sum()),
+            "test_images": int(matrix.sum()),
+            "mistakes_shown": shown,
+        })
+        return [("confusion_matrix.png", "confusion matrix and per-class accuracy (test)"),
+                ("mistakes.png", "most confident mistakes (test)")]
+
+
+@register_task
+class AutoencoderTask(ImageTask):
+    name = "autoencoder"
+    curve_metric = "mae"
+
+    def targets(self, pipeline):
+        # Targets: the clean image in [0, 1].
+        return pipeline.map(lambda x, y: (x, x / 255.0))
+
+    def build_model(self, recipe, data: DataBundle) -> keras.Model:
+        import keras
+        from kdl.models import get_model
+
+        # Reconstructions are in [0, 1]: the input is scaled the same way, whatever the
+        # recipe's normalization.
+        inputs, x = self.preprocess(recipe.replace(normalization="scale"), data)
+        net = get_model(recipe.model, input_shape=tuple(x.shape[1:]), **recipe.model_args)
+        return keras.Model(inputs, net(x), name=recipe.model)
+
+    def loss_and_metrics(self, recipe):
+        return "mse", ["mae"]
+
+    def outputs(self, y, top_k: int):
+        import tensorflow as tf
+
+        return {"reconstruction": tf.cast(y, tf.float32)}
+
+    def figures(self, outputs: TestOutputs, out: str, numbers: dict) -> list[tuple[str, str]]:
+        from kdl import plots
+
+        plots.plot_reconstructions(outputs.images, outputs.outputs,
+                                   os.path.join(out, "reconstructions.png"))
+        return [("reconstructions.png", "test images and their reconstructions")]
+
+    def tunes_hidden_units(self) -> bool:
+        return False  # the code size and the mirrored decoder hang on them
