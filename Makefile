@@ -59,8 +59,8 @@ test-fast: setup
 	$(PYTEST) -m "not slow" tests
 
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
-	$(BIN)/python benchmarks/backends.py --quick
+	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.backends --quick
 
 lint: setup
 	$(BIN)/ruff check kdl recipes tests benchmarks

@@ -14,7 +14,7 @@ variance that ``keras.layers.Normalization.adapt`` computes); no early stopping.
 every epoch it prints the epoch's training seconds, training accuracy, test accuracy and
 test accuracy of predictions averaged with the mirror image (``Recipe.test_time_flip``).
 
-    KERAS_BACKEND=jax python benchmarks/accelerator_curve.py resnet18_fashion_mnist \\
+    KERAS_BACKEND=jax python -m benchmarks.accelerator_curve resnet18_fashion_mnist \\
         '{"model_args": {"stem": "small"}}' --data /usr/share/datasets/fashion-mnist
 
 Each line printed is JSON; the last one has the whole curve, the device and the versions,
@@ -27,9 +27,7 @@ import argparse
 import json
 import os
 import platform
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
@@ -98,7 +96,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     import keras
 
-    from accuracy_curve import curve_probe
+    from benchmarks.accuracy_curve import curve_probe
 
     from kdl.data.idx import load_idx_directory
     from kdl.data.sources import carve_validation
@@ -156,4 +154,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("accelerator_curve", main()))

@@ -5,8 +5,8 @@ settings changed by a JSON object) for its epochs, and after each one print the 
 training seconds, training accuracy, test accuracy, and test accuracy of predictions
 averaged over each image and its mirror image (``Recipe.test_time_flip``).
 
-    python benchmarks/accuracy_curve.py lenet5_fashion_mnist '{"ema": null}'
-    python benchmarks/accuracy_curve.py lenet5_fashion_mnist '{"learning_rate": 0.004}' --stop-after 4
+    python -m benchmarks.accuracy_curve lenet5_fashion_mnist '{"ema": null}'
+    python -m benchmarks.accuracy_curve lenet5_fashion_mnist '{"learning_rate": 0.004}' --stop-after 4
 
 Each line printed is JSON; the last one has the whole curve and the best values.
 """
@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
 
 
 def curve_probe(images, labels, curve: list, stop_after: int | None = None,
@@ -97,4 +94,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("accuracy_curve", main()))

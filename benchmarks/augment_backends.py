@@ -2,8 +2,8 @@
 a linear classifier, trained by ``fit`` (compiled as ``fit`` compiles it on each backend),
 batches of 256 Fashion-MNIST-shaped images; "none" is the classifier alone.
 
-    python benchmarks/augment_backends.py            # runs itself once per backend
-    KERAS_BACKEND=jax python benchmarks/augment_backends.py --one
+    python -m benchmarks.augment_backends            # runs itself once per backend
+    KERAS_BACKEND=jax python -m benchmarks.augment_backends --one
 
 Prints one JSON line per backend (images per second per augmentation) and, without
 ``--one``, each backend's ratio to TensorFlow per augmentation. One process per backend, one
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks._common import subprocess_env
+
 SPECS = {"flip": "horizontal", "crop": 2, "resized_crop": {"scale": [0.6, 1.0]},
          "rotation": 0.05, "translation": 0.1, "zoom": 0.1,
          "affine": {"rotation": 0.05, "translation": 0.1, "zoom": 0.1}, "elastic": {"alpha": 8.0},
@@ -30,7 +32,6 @@ def one(batch: int = 256, batches: int = 40) -> dict:
     import keras
     import numpy as np
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from kdl.data.augment import build_augmentation
 
     rng = np.random.default_rng(0)
@@ -50,25 +51,29 @@ def one(batch: int = 256, batches: int = 40) -> dict:
     return result
 
 
-def main() -> None:
-    if "--one" in sys.argv:
+def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--one" in argv:
         print(json.dumps(one()), flush=True)
-        return
+        sys.exit(0)
     rows = []
     for backend in ("tensorflow", "jax", "torch"):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        out = subprocess.run([sys.executable, __file__, "--one"], env=env, capture_output=True,
-                             text=True)
+        out = subprocess.run([sys.executable, "-m", "benchmarks.augment_backends", "--one"],
+                             env=subprocess_env(**env), capture_output=True, text=True)
         if out.returncode:
             print(json.dumps({"backend": backend, "error": out.stderr.strip().splitlines()[-1]}))
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     tf_row = next((r for r in rows if r["backend"] == "tensorflow"), None)
-    for row in rows:
-        if tf_row is not None and row is not tf_row:
-            print(json.dumps({f"{row['backend']}_over_tensorflow": {
-                k: round(row[k] / tf_row[k], 2) for k in ["none", *SPECS]}}))
+    ratios = {f"{row['backend']}_over_tensorflow": {k: round(row[k] / tf_row[k], 2)
+                                                     for k in ["none", *SPECS]}
+              for row in rows if tf_row is not None and row is not tf_row}
+    print(json.dumps(ratios))
+    return {"images_per_s": rows, "ratios": ratios}
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("augment_backends", main()))

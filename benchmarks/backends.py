@@ -6,15 +6,14 @@ timed the way ``make bench`` times it: images/s, the median of timed windows aft
 warm-up that covers compilation. One process per backend; the backends take turns,
 ``--rounds`` times, so that this VM's drifts in speed fall on all of them alike.
 
-    python benchmarks/backends.py [--rounds 2] [--quick | --recipes mlp_fashion_mnist,...]
-    KERAS_BACKEND=jax python benchmarks/backends.py --one mlp_fashion_mnist,...
+    python -m benchmarks.backends [--rounds 2] [--quick | --recipes mlp_fashion_mnist,...]
+    KERAS_BACKEND=jax python -m benchmarks.backends --one mlp_fashion_mnist,...
 
-Writes ``benchmarks/results/backends.json`` (a run of some recipes replaces their rows and
-keeps the others measured on this machine with these versions) and the README's table
-between its ``backends`` markers. ``make bench`` runs ``--quick``: the large recipes on
-JAX take well over ten minutes on a 2-core CPU. A quick run writes
-``backends_quick.json`` and leaves the README alone: on another machine it would
-otherwise replace the full table with its four rows. Benchmarks report; they never assert a time.
+Writes ``benchmarks/results/backends-MACHINE.json`` (a run of some recipes replaces their
+rows and keeps the others measured on this machine with these versions); ``make bench``
+runs ``--quick`` (the small recipes: the large ones on JAX take well over ten minutes on
+a 2-core CPU), which writes ``backends-quick-MACHINE.json``. Benchmarks report; they
+never assert a time.
 """
 
 from __future__ import annotations
@@ -27,9 +26,8 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
-START, END = "<!-- backends:start -->", "<!-- backends:end -->"
+from benchmarks._common import result_path, subprocess_env, write_result
+
 BACKENDS = ("tensorflow", "jax", "torch")
 # Steps per timed window: a few seconds each at this CPU's rates (make bench's rates).
 STEPS = {"mlp_fashion_mnist": 400, "lenet5_fashion_mnist": 160,
@@ -40,12 +38,10 @@ STEPS = {"mlp_fashion_mnist": 400, "lenet5_fashion_mnist": 160,
 
 def one(names: list[str], windows: int) -> dict:
     """Images/s of each recipe on this process' Keras backend."""
-    sys.path.insert(0, ROOT)
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import keras
     import tensorflow as tf
 
-    import run_all
+    from benchmarks import run_all
     from kdl.recipes import get_recipe
     from kdl.engine.resolve import resolve_for_strategy
     from kdl.platform import set_precision
@@ -78,7 +74,6 @@ def main(argv=None) -> dict:
                         help=f"the small recipes only ({', '.join(QUICK)})")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--windows", type=int, default=3)
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(one(args.one.split(","), args.windows)))
@@ -93,9 +88,9 @@ def main(argv=None) -> dict:
     for _ in range(args.rounds):
         for backend in BACKENDS:
             env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one",
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.backends", "--one",
                                    ",".join(names), "--windows", str(args.windows)],
-                                  env=env, capture_output=True, text=True)
+                                  env=subprocess_env(**env), capture_output=True, text=True)
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                 sys.exit(f"backends.py: {backend} failed: {last}")
@@ -103,7 +98,6 @@ def main(argv=None) -> dict:
             for n in names:
                 rates[backend][n].append(measured[n])
             print(json.dumps(measured), flush=True)
-    sys.path.insert(0, ROOT)
     from kdl.platform import hardware, machine_line, versions
 
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -111,20 +105,11 @@ def main(argv=None) -> dict:
                 "runs": {b: rates[b][n] for b in BACKENDS}, "measured_at": when,
                 "rounds": args.rounds, "windows": args.windows,
                 "seconds": round(time.perf_counter() - start)} for n in names}
-    path = os.path.join(RESULTS, "backends_quick.json" if args.quick else "backends.json")
-    results = merge(path, rows, machine_line(hardware()), versions(all_backends=True))
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2)
-    table = markdown(results)
-    if not (args.no_readme or args.quick):
-        readme = os.path.join(ROOT, "README.md")
-        text = open(readme).read()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            with open(readme, "w") as f:
-                f.write(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
-    print(table)
+    machine, variant = machine_line(hardware()), "quick" if args.quick else ""
+    results = merge(result_path("backends", machine, variant), rows, machine,
+                    versions(all_backends=True))
+    print(write_result("backends", results, variant=variant, argv=argv))
+    print(markdown(results))
     return results
 
 
@@ -149,7 +134,7 @@ def markdown(results) -> str:
     when = "; ".join(f"{w} ({r} round(s) x {n} windows)" for w, r, n in runs)
     lines = [f"Machine: {results['machine']}; Keras {v['keras']}, TensorFlow {v['tensorflow']}, "
              f"JAX {v['jax']}, PyTorch {v['torch']}; measured {when}; images/s, median of the "
-             "timed windows (`python benchmarks/backends.py`).", "",
+             "timed windows (`python -m benchmarks.backends`).", "",
              "| recipe | TensorFlow img/s | JAX img/s | PyTorch img/s | fastest | JAX / TF | "
              "PyTorch / TF |",
              "|---|---|---|---|---|---|---|"]
@@ -164,4 +149,4 @@ def markdown(results) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    main()  # writes its own result file: a run of some recipes keeps the others' rows

@@ -6,21 +6,16 @@ kdl's layer and with Keras' own (``BatchNormalization`` in the model's module sw
 alternating, and prints images/s (median of timed windows) and their ratio. LeNet-5
 uses kdl's layer (1.34x here); the ResNets and VGG keep Keras' (ResNet-20 0.96x).
 
-    python benchmarks/batch_norm.py [--recipes lenet5_fashion_mnist,resnet20_fashion_mnist]
+    python -m benchmarks.batch_norm [--recipes lenet5_fashion_mnist,resnet20_fashion_mnist]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
 
 STEPS = {"lenet5_fashion_mnist": 160, "resnet20_fashion_mnist": 20, "vgg16_fashion_mnist": 4,
          "resnet18_fashion_mnist": 8}
@@ -34,7 +29,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, help="batches per timed window (default: per recipe)")
     args = parser.parse_args(argv)
     import keras
-    from run_all import kdl_throughput
+    from benchmarks.run_all import kdl_throughput
 
     import kdl.layers
     import kdl.models.lenet
@@ -76,4 +71,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("batch_norm", main()))

@@ -8,7 +8,7 @@ recipes feed Fashion-MNIST: batches gathered by index), ``lenet5_train_images_pe
 ``ratio``, and ``element_pipeline_images_per_s``: the same augmentation fed from a
 dataset of single examples (shuffled one by one), as TFDS sources are.
 
-    python benchmarks/data_pipeline.py [--rounds 5] [--batch-size 128] [--spec JSON]
+    python -m benchmarks.data_pipeline [--rounds 5] [--batch-size 128] [--spec JSON]
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
 
 SPEC = {"flip": "horizontal", "crop": 2, "elastic": {"alpha": 10.0, "sigma": 4.0},
         "erasing": 0.5}
@@ -100,4 +98,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("data_pipeline", main()))

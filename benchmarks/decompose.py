@@ -12,7 +12,7 @@ alternating, in one run.
 1 against 2 is the model's implementation; 2 against 3 is the input pipeline and the
 recipe's training options.
 
-    python benchmarks/decompose.py alexnet_fashion_mnist [--rounds 3] [--steps 12]
+    python -m benchmarks.decompose alexnet_fashion_mnist [--rounds 3] [--steps 12]
 
 Prints one JSON line per measurement, and last one JSON object with each way's median.
 """
@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run_all  # noqa: E402
+from benchmarks import run_all
 
 
 def kdl_model_throughput(recipe, arrays, windows, steps, warmup):
     """kdl's model of ``recipe``, trained the hand-written way on ``arrays``."""
-    import handwritten
+    from benchmarks import handwritten
     import numpy as np
 
     from kdl.engine.loop import build_model, loss_and_metrics, prepare_data
@@ -60,7 +57,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--windows", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=4)
     args = parser.parse_args(argv)
-    import handwritten
+    from benchmarks import handwritten
 
     from kdl.recipes import get_recipe
 
@@ -89,4 +86,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("decompose", main()))

@@ -6,7 +6,7 @@ weights it would have kept, and the validation accuracy there against the run's 
 epoch. It is how kdl checked its choice (no stopping under a decaying schedule) on a
 large recipe without a second run.
 
-    python benchmarks/early_stopping_posthoc.py runs/resnet20_fashion_mnist \\
+    python -m benchmarks.early_stopping_posthoc runs/resnet20_fashion_mnist \\
         [--monitor val_loss] [--patience 8]
 
 Prints one JSON object.
@@ -63,4 +63,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("early_stopping_posthoc", main()))

@@ -12,7 +12,7 @@ its two knobs by hand. This measures the recipe's own pipelines both ways, alter
 
 The timed windows of ``benchmarks/run_all.py`` fall inside epochs, so they never saw it.
 
-    python benchmarks/epoch_boundary.py [--recipe lenet5_fashion_mnist] [--rounds 3]
+    python -m benchmarks.epoch_boundary [--recipe lenet5_fashion_mnist] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ import functools
 import json
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
 
 SLOW_DELETION_S = 0.1
 
@@ -113,4 +111,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("epoch_boundary", main()))

@@ -4,7 +4,7 @@ Sequential models (functional where keras-io's own example is functional, as its
 ResNet is), trained with ``fit`` on in-memory numpy arrays. Used by ``run_all.py`` and
 ``lenet5_vs_handwritten.py``; also runnable as the keras-io-style LeNet-5 script:
 
-    python benchmarks/handwritten.py --epochs 4
+    python -m benchmarks.handwritten --epochs 4
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -167,7 +166,6 @@ def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
 
 def load_arrays():
     """Fashion-MNIST as keras.datasets gives it, read from Debian's files (offline)."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from kdl.data.idx import load_idx_directory
     from kdl.data.sources import DEBIAN_FASHION_MNIST
 
@@ -190,10 +188,14 @@ def main(argv=None):
     model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, validation_split=0.1,
               verbose=2)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    print(json.dumps({"model": args.model, "epochs": args.epochs, "test_accuracy": accuracy,
-                      "wall_s": round(time.perf_counter() - start, 2)}))
+    result = {"model": args.model, "epochs": args.epochs, "test_accuracy": accuracy,
+              "wall_s": round(time.perf_counter() - start, 2)}
+    print(json.dumps(result))
     del keras
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("handwritten", main()))

@@ -2,7 +2,7 @@
 keras-io-style LeNet-5 script (``benchmarks/handwritten.py``: batch 128, Adam, 10%
 validation, test evaluation), alternating, start-up and (for kdl) export included.
 
-    python benchmarks/lenet5_vs_handwritten.py [--rounds 3] [--epochs 4]
+    python -m benchmarks.lenet5_vs_handwritten [--rounds 3] [--epochs 4]
 
 The last line is JSON: each side's wall seconds (median) and test accuracy (median).
 """
@@ -18,12 +18,12 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks._common import ROOT, subprocess_env
 
 
 def run(cmd):
     start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=subprocess_env())
     wall = time.perf_counter() - start
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -47,8 +47,8 @@ def main(argv=None):
                                  os.path.join(tmp, "w"), "--export-dir", os.path.join(tmp, "e")])
                 acc = out["test_metrics"]["accuracy"]
             else:
-                wall, out = run([sys.executable, os.path.join(ROOT, "benchmarks", "handwritten.py"),
-                                 "--epochs", str(args.epochs)])
+                wall, out = run([sys.executable, "-m", "benchmarks.handwritten", "--epochs",
+                                 str(args.epochs)])
                 acc = out["test_accuracy"]
             rows[side].append((wall, acc))
             print(json.dumps({"round": i, "side": side, "wall_s": round(wall, 2),
@@ -60,7 +60,10 @@ def main(argv=None):
     summary["wall_ratio_kdl_over_handwritten"] = round(
         summary["kdl"]["wall_s"] / summary["handwritten"]["wall_s"], 3)
     print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("lenet5_vs_handwritten", main()))

@@ -4,21 +4,16 @@ Side by side in one run, alternating, on the real Fashion-MNIST recipe
 (``resnet20_fashion_mnist``'s model, batch 128): images/s, median of timed windows.
 The last line is JSON with each policy's rate and its ratio to float32.
 
-    python benchmarks/mixed_precision.py [--rounds 2]
+    python -m benchmarks.mixed_precision [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
 
 
 def main(argv=None):
@@ -29,20 +24,18 @@ def main(argv=None):
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args(argv)
-    from run_all import kdl_throughput
+    from benchmarks.run_all import kdl_throughput
 
-    from kdl.recipes import get_recipe, register_recipe  # noqa: F401
+    from kdl.platform import set_precision
+    from kdl.recipes import get_recipe, list_recipes, register_recipe
 
     rates = {p: [] for p in args.policies.split(",")}
-    import kdl.recipes as recipes
-
     base = get_recipe(args.recipe)
     for _ in range(args.rounds):
         for policy in rates:
             name = f"{base.name}@{policy}"
-            recipes._RECIPES[name] = base.replace(name=name, precision=policy)
-            from kdl.platform import set_precision
-
+            if name not in list_recipes():
+                register_recipe(base.replace(name=name, precision=policy))
             set_precision(policy)
             try:
                 rate, _, _ = kdl_throughput(name, windows=args.windows, steps=args.steps, warmup=10)
@@ -54,7 +47,10 @@ def main(argv=None):
     out = {"recipe": args.recipe, "images_per_s": {p: round(v) for p, v in med.items()},
            "ratio_to_float32": {p: round(v / med["float32"], 2) for p, v in med.items()}}
     print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("mixed_precision", main()))

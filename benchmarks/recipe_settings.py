@@ -5,7 +5,7 @@ precision, ...): each variant of the recipe is timed the way ``make bench`` time
 (median of timed windows after a warm-up), and the variants take turns, ``--rounds``
 times, so that this VM's drifts in speed fall on all of them alike.
 
-    python benchmarks/recipe_settings.py lenet5_fashion_mnist \\
+    python -m benchmarks.recipe_settings lenet5_fashion_mnist \\
         '{}' '{"batch_size": 256}' '{"precision": "mixed_bfloat16"}' [--rounds 2]
 
 Prints one JSON line per measurement and, last, one JSON object: each variant's rates.
@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run_all  # noqa: E402
+from benchmarks import run_all
 
 
 def main(argv=None) -> dict:
@@ -61,4 +58,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("recipe_settings", main()))

@@ -11,10 +11,10 @@
 4. Serving: exported LeNet-5 and ResNet-20 through ``serving_default``: batch-1 latency
    p50/p99 and batch-256 throughput.
 
-Writes ``benchmarks/results/latest.json`` and ``latest.md``, and the README's table
-between its ``bench`` markers. Benchmarks report; they never assert a time.
+Writes ``benchmarks/results/run_all-MACHINE.json`` (``--quick``: ``run_all-quick-...``);
+``make docs`` renders it. Benchmarks report; they never assert a time.
 
-    python benchmarks/run_all.py [--quick]
+    python -m benchmarks.run_all [--quick]
 """
 
 from __future__ import annotations
@@ -22,19 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
+from benchmarks._common import RESULTS, result_path, write_result
 
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # Each benchmarked recipe and its hand-written model in benchmarks/handwritten.py.
 PAIRS = {"mlp_fashion_mnist": "mlp", "lenet5_fashion_mnist": "lenet5",
          "resnet20_fashion_mnist": "resnet20", "alexnet_fashion_mnist": "alexnet",
@@ -133,7 +128,7 @@ def kdl_throughput(recipe, windows, steps, warmup):
 
 def handwritten_throughput(name, recipe, windows, steps, warmup, arrays):
     """The keras-io way: the same model, batch size and optimizer, ``fit`` on arrays."""
-    import handwritten
+    from benchmarks import handwritten
 
     (x, y), _ = arrays
     x = x.astype("float32") / 255.0
@@ -249,7 +244,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"not in the bench table: {', '.join(unknown)}. Received: --recipes "
                      f"{args.recipes}")
-    import handwritten
+    from benchmarks import handwritten
 
     from kdl.export import export_saved_model
     from kdl.platform import hardware
@@ -271,7 +266,11 @@ def main(argv=None):
     large = ("alexnet_fashion_mnist", "resnet18_fashion_mnist", "vgg16_fashion_mnist")
     exports = {}
     names = [p for p in pairs if p in only and not (args.quick and p in large)]
-    previous = _previous_seconds(os.path.join(args.out, "quick.json" if args.quick else "latest.json"))
+    from kdl.platform import machine_line
+
+    variant = "quick" if args.quick else ""
+    previous = _previous_seconds(result_path("run_all", machine_line(hardware()), variant,
+                                             args.out))
     bench_start = time.perf_counter()
     for index, recipe_name in enumerate(names):
         _progress(index, names, previous, time.perf_counter() - bench_start)
@@ -317,22 +316,9 @@ def main(argv=None):
         for seed in TIME_TO_ACCURACY_SEEDS:
             results["time_to_accuracy"].append(time_to_accuracy(seed=seed))
             print(json.dumps({"time_to_accuracy": results["time_to_accuracy"][-1]}), flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    name = "quick" if args.quick else "latest"
-    with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    table = markdown(results)
-    with open(os.path.join(args.out, f"{name}.md"), "w") as f:
-        f.write(table + "\n")
-    if not args.quick:
-        readme = os.path.join(ROOT, "README.md")
-        text = open(readme).read()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            tail = rest.split(END, 1)[1]
-            with open(readme, "w") as f:
-                f.write(f"{head}{START}\n{table}\n{END}{tail}")
-    print(table)
+    results["path"] = write_result("run_all", results, variant=variant, argv=argv,
+                                   out=args.out)
+    print(markdown(results))
     return results
 
 
@@ -378,4 +364,4 @@ def markdown(results) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    main()  # writes its own result file (--out)

@@ -2,23 +2,19 @@
 trained from scratch on the same fine-tuning budget, on the real Fashion-MNIST.
 
 Runs ``sdae_fashion_mnist`` as it is (pretraining, then fine-tuning) and again with
-``pretrain={}``; prints both test accuracies and writes
+``pretrain=None``; prints both test accuracies and writes
 ``benchmarks/results/sdae_vs_scratch.json``. The README reports both, whichever wins.
 
-    python benchmarks/sdae_vs_scratch.py [--epochs N]
+    python -m benchmarks.sdae_vs_scratch [--epochs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import kdl  # noqa: E402,F401
+import kdl  # noqa: F401  (sets KERAS_BACKEND)
 
 
 def main(argv=None):
@@ -32,19 +28,19 @@ def main(argv=None):
     if args.epochs:
         recipe = recipe.replace(epochs=args.epochs)
     out = {}
-    for label, r in (("pretrained", recipe), ("scratch", recipe.replace(pretrain={}))):
+    for label, r in (("pretrained", recipe), ("scratch", recipe.replace(pretrain=None))):
         result = train_and_evaluate(r, tempfile.mkdtemp(), verbose=0)
         out[label] = {"test_accuracy": result.test_metrics["accuracy"],
                       "epochs_run": result.epochs_run, "wall_s": round(result.wall_s, 1),
                       "pretrain": result.pretrain_report}
         print(json.dumps({label: out[label]}), flush=True)
     out["recipe"] = recipe.to_dict()
-    os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "benchmarks", "results", "sdae_vs_scratch.json"), "w") as f:
-        json.dump(out, f, indent=2, default=str)
     print(json.dumps({"pretrained": out["pretrained"]["test_accuracy"],
                       "scratch": out["scratch"]["test_accuracy"]}))
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._common import write_result
+
+    print(write_result("sdae_vs_scratch", main()))

@@ -2,22 +2,15 @@
 
 import json
 import os
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-
-import data_pipeline  # noqa: E402
-import handwritten  # noqa: E402
-import run_all  # noqa: E402
-
-from kdl.models import get_model  # noqa: E402
-from kdl.recipes import get_recipe  # noqa: E402
-from tests.conftest import fashion_mnist_available  # noqa: E402
+from benchmarks import data_pipeline, handwritten, run_all
+from kdl.models import get_model
+from kdl.recipes import get_recipe
+from tests.conftest import fashion_mnist_available
 
 
 def _trainable(model):
@@ -74,8 +67,10 @@ def test_quick_bench_writes_its_table(tmp_path):
         assert row["kdl_images_per_s"] > 0 and row["handwritten_images_per_s"] > 0
         assert 0 < row["fraction_of_float32_peak"] < 2
     assert np.isfinite(results["serving"]["lenet5_fashion_mnist"]["p50_ms"])
-    table = (tmp_path / "quick.md").read_text()
-    assert "| lenet5_fashion_mnist | 128 |" in table
+    written = json.loads(open(results["path"]).read())
+    assert os.path.basename(results["path"]).startswith("run_all-quick-")
+    assert written["benchmark"]["machine"] and written["benchmark"]["versions"]["keras"]
+    assert "| lenet5_fashion_mnist | 128 |" in run_all.markdown(written)
     keras.backend.clear_session()
     with pytest.raises(SystemExit):
         run_all.main(["--quick", "--recipes", "lenet"])
@@ -115,7 +110,7 @@ def test_time_to_accuracy_counts_exactly_the_target_as_reached():
 
 
 def test_recipe_settings_times_each_variant_each_round(capsys):
-    import recipe_settings
+    from benchmarks import recipe_settings
 
     result = recipe_settings.main(["mlp_fashion_mnist", "{}", '{"batch_size": 64}', "--rounds",
                                    "1", "--images-per-window", "2048", "--windows", "1"])
@@ -130,7 +125,7 @@ def test_recipe_settings_times_each_variant_each_round(capsys):
 def test_accelerator_curve_trains_kdl_trains_model_from_arrays(tmp_path):
     """The curve for a machine without TensorFlow: a point per epoch, written as it goes,
     and the network and normalization statistics that ``kdl train`` builds."""
-    import accelerator_curve
+    from benchmarks import accelerator_curve
 
     from kdl.data.idx import load_idx_directory
     from kdl.data.sources import carve_validation
@@ -157,7 +152,7 @@ def test_accelerator_curve_trains_kdl_trains_model_from_arrays(tmp_path):
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_accuracy_curve_has_a_point_per_epoch():
-    import accuracy_curve
+    from benchmarks import accuracy_curve
 
     variant = '{"epochs": 2, "max_train_examples": 1024, "max_test_examples": 512}'
     result = accuracy_curve.main(["lenet5_fashion_mnist", variant])
@@ -168,7 +163,7 @@ def test_accuracy_curve_has_a_point_per_epoch():
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_epoch_boundary_compares_autotuning_off_with_on():
-    import epoch_boundary
+    from benchmarks import epoch_boundary
 
     recipe = get_recipe("lenet5_fashion_mnist").replace(max_train_examples=512,
                                                         max_test_examples=512)
@@ -189,7 +184,7 @@ def test_epoch_boundary_compares_autotuning_off_with_on():
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_decompose_times_the_three_ways_each_round():
-    import decompose
+    from benchmarks import decompose
 
     result = decompose.main(["mlp_fashion_mnist", "--rounds", "2", "--steps", "4",
                              "--windows", "1", "--warmup", "2"])
@@ -201,7 +196,7 @@ def test_decompose_times_the_three_ways_each_round():
 
 
 def test_backend_table_covers_every_fashion_mnist_recipe_and_names_the_fastest():
-    import backends
+    from benchmarks import backends
 
     from kdl.recipes import list_recipes
 
@@ -215,7 +210,7 @@ def test_backend_table_covers_every_fashion_mnist_recipe_and_names_the_fastest()
 
 
 def test_backend_results_merge_by_recipe_on_the_same_machine_and_versions(tmp_path):
-    import backends
+    from benchmarks import backends
 
     path = str(tmp_path / "backends.json")
     v = {"keras": "3", "tensorflow": "2", "jax": "0", "torch": "2"}
@@ -236,7 +231,7 @@ def test_backend_results_merge_by_recipe_on_the_same_machine_and_versions(tmp_pa
 
 
 def test_early_stopping_replay_follows_keras_rule():
-    import early_stopping_posthoc as posthoc
+    from benchmarks import early_stopping_posthoc as posthoc
 
     rows = [{"val_loss": v, "val_accuracy": a} for v, a in
             [(1.0, .5), (0.8, .6), (0.9, .62), (0.85, .63), (0.7, .7), (0.75, .71)]]
@@ -245,3 +240,25 @@ def test_early_stopping_replay_follows_keras_rule():
     assert stopped["kept_val_accuracy"] == 0.6 and stopped["last_val_accuracy"] == 0.63
     ran = posthoc.replay(rows, "val_loss", 3)  # never stopped: the last weights are kept
     assert (ran["stopped_at_epoch"], ran["kept_epoch"]) == (None, 6)
+
+
+def test_every_benchmark_writes_its_result_with_provenance(tmp_path):
+    """Each script's main returns its numbers; run as a module it writes them (by
+    write_result, directly or through its own --out) beside the provenance record."""
+    import pathlib
+
+    from benchmarks._common import machine_slug, write_result
+
+    scripts = [p for p in (pathlib.Path(__file__).parents[1] / "benchmarks").glob("*.py")
+               if not p.name.startswith("_")]
+    assert len(scripts) >= 15
+    silent = [p.name for p in scripts if "write_result(" not in p.read_text()]
+    assert silent == []
+    path = write_result("demo", {"images_per_s": 123}, variant="quick", argv=["--x"],
+                        out=str(tmp_path))
+    record = json.loads(open(path).read())
+    assert record["images_per_s"] == 123
+    assert record["benchmark"]["command"] == "python -m benchmarks.demo --x"
+    assert os.path.basename(path) == f"demo-quick-{machine_slug(record['benchmark']['machine'])}.json"
+    assert machine_slug("Intel(R) Xeon(R) Processor (6/207, AVX512-BF16), 2 cores") == \
+        "intel-xeon-processor-6-207-avx512-bf16-2-cores"
