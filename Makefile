@@ -8,7 +8,7 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test test-fast bench setup data lint clean
+.PHONY: demo test test-fast bench setup data lint docs clean
 
 setup: $(STAMP) data
 
@@ -62,8 +62,21 @@ bench: setup
 	$(BIN)/python -m benchmarks.run_all
 	$(BIN)/python -m benchmarks.backends --quick
 
+# Style, and kdl's floors: the import-linter layers contract in pyproject.toml.
 lint: setup
-	$(BIN)/ruff check kdl recipes tests benchmarks
+	$(BIN)/ruff check kdl recipes tests benchmarks tools
+	$(BIN)/lint-imports --no-cache
+
+# The generated blocks of the README and docs/ (from cards, experiment and benchmark JSON and
+# the registries), then the site, strict: a broken link or a missing page fails.
+DOCS_STAMP := $(VENV)/.kdl-docs-installed
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: setup $(DOCS_STAMP)
+	PYTHONPATH=. $(BIN)/python tools/docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info site

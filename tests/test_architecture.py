@@ -105,3 +105,14 @@ def test_nothing_in_the_library_writes_the_readme():
     offenders = [str(p.relative_to(ROOT)) for p in KDL.rglob("*.py")
                  if "README.md" in p.read_text()]
     assert offenders == []
+
+
+def test_the_generated_docs_are_up_to_date():
+    """README and docs/ hold what `make docs` renders from the cards, the experiment and
+    benchmark JSON and the registries: a card recorded without `make docs` fails here."""
+    import os
+
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "--check"], cwd=ROOT,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]

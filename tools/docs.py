@@ -1,0 +1,217 @@
+"""``make docs``: render every generated table of the docs and the README from the data that
+runs wrote (recipe cards, experiment JSON, benchmark JSON) and from the registries, then
+``mkdocs build --strict`` builds the site. Running it twice changes nothing.
+
+    PYTHONPATH=. python tools/docs.py          # rewrite the generated blocks in place
+    PYTHONPATH=. python tools/docs.py --check  # exit 1 if a block is out of date
+
+A generated block is the text between ``<!-- generated:NAME -->`` and ``<!-- /generated -->``.
+Nothing in the library writes a page: this is the only writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.S)
+
+
+def _load(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _results(script: str) -> list[tuple[str, dict]]:
+    """``benchmarks/results/SCRIPT-*.json``, sorted by name (variants such as -quick- too)."""
+    return [(os.path.basename(p), _load(p))
+            for p in sorted(glob.glob(os.path.join(RESULTS, f"{script}-*.json")))]
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+def readme_recipes() -> str:
+    from kdl.cards import load_card, metric_text
+    from kdl.recipes import get_recipe, list_recipes, target_text
+
+    lines = ["| recipe | target | measured: mean ± std (n seeds) | met |", "|---|---|---|---|"]
+    for name in list_recipes():
+        recipe, card = get_recipe(name), load_card(name)
+        target = target_text(recipe.target_metric, recipe.target) if recipe.target is not None else "-"
+        measured = metric_text(card, recipe.target_metric) if card else "not yet run"
+        met = {True: "yes", False: "no", None: "-"}[card.get("target_met")] if card else "-"
+        lines.append(f"| `{name}` | {target} | {measured} | {met} |")
+    return "\n".join(lines)
+
+
+def cards() -> str:
+    from kdl.cards import cards_table
+
+    return cards_table()
+
+
+def experiments() -> str:
+    from kdl.experiments import get_experiment, list_experiments
+
+    lines = []
+    for name in list_experiments():
+        path = os.path.join(DOCS, "experiments", f"{name}.json")
+        if not os.path.exists(path):
+            lines.append(f"### {name}\n\nClaim: {get_experiment(name).claim} Not yet recorded.\n")
+            continue
+        r = _load(path)
+        verdict = "supported" if r["supported"] else "NOT supported"
+        lines.append(f"### {name}\n\n{len(r['seeds'])} seed(s), {r['seconds']:.0f} s, "
+                     f"`kdl experiment {name} --record`. Claim: {r['claim']} "
+                     f"Verdict: **{verdict}**: {r['verdict']}\n\n"
+                     f"![{name}](experiments/{name}.png)\n")
+    return "\n".join(lines)
+
+
+def recipe_fields() -> str:
+    from kdl.recipes import Recipe
+
+    lines = ["| field | type | default |", "|---|---|---|"]
+    for f in dataclasses.fields(Recipe):
+        if f.default is not dataclasses.MISSING:
+            default = f"`{f.default!r}`"
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f"`{f.default_factory()!r}`"
+        else:
+            default = "required"
+        kind = str(f.type).replace("|", "or")
+        lines.append(f"| `{f.name}` | {kind} | {default} |")
+    return "\n".join(lines)
+
+
+def models() -> str:
+    from kdl.models import get_model, list_models
+    from kdl.models._registry import get_model_builder
+
+    lines = ["| model | family module | parameters (defaults) | what it is |", "|---|---|---|---|"]
+    for name in list_models():
+        builder = get_model_builder(name)
+        doc = (builder.__doc__ or "").strip().split("\n")[0].rstrip(".")
+        params = get_model(name).count_params()
+        lines.append(f"| `{name}` | `{builder.__module__}` | {params:,} | {doc} |")
+    return "\n".join(lines)
+
+
+def bench() -> str:
+    from benchmarks import run_all
+
+    out = []
+    for name, results in _results("run_all"):
+        out.append(f"From `benchmarks/results/{name}` (`{results['benchmark']['command']}`, "
+                   f"{results['benchmark'].get('date')}):\n\n{run_all.markdown(results)}\n")
+    return "\n".join(out) or "No `make bench` result recorded yet."
+
+
+def backends() -> str:
+    from benchmarks import backends as bench_backends
+
+    out = [f"From `benchmarks/results/{name}`:\n\n{bench_backends.markdown(results)}\n"
+           for name, results in _results("backends")]
+    return "\n".join(out) or "No backend result recorded yet."
+
+
+def accelerator() -> str:
+    out = []
+    for name, results in _results("accelerator_curve"):
+        out += [f"From `benchmarks/results/{name}`: {results['benchmark']['machine']}, "
+                f"{results['benchmark']['date']}.", "",
+                "| run | epochs | seeds | test accuracy | flip-averaged |", "|---|---|---|---|---|"]
+        for run, s in results["summary"].items():
+            spread = (lambda m, sd: f"{m:.4f}" + (f" ± {sd:.4f}" if sd is not None else ""))
+            out.append(f"| {run} | {s['epochs']} | {', '.join(map(str, s['seeds']))} | "
+                       f"{spread(s['mean'], s['std'])} | {spread(s['flip_mean'], s['flip_std'])} |")
+        out.append("")
+    return "\n".join(out) or "No accelerator curve recorded yet."
+
+
+def sdae() -> str:
+    out = []
+    for name, r in _results("sdae_vs_scratch"):
+        out.append(f"From `benchmarks/results/{name}` ({r['benchmark']['date']}): pretrained "
+                   f"**{r['pretrained']['test_accuracy']:.4f}** test accuracy in "
+                   f"{r['pretrained']['epochs_run']} fine-tuning epochs, from scratch "
+                   f"**{r['scratch']['test_accuracy']:.4f}** in {r['scratch']['epochs_run']}; "
+                   f"one seed each.")
+    return "\n".join(out) or "Not yet recorded."
+
+
+def results() -> str:
+    lines = ["| file | script | machine | date | command |", "|---|---|---|---|---|"]
+    for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        b = _load(path).get("benchmark", {})
+        lines.append(f"| `{os.path.basename(path)}` | {b.get('script', '-')} | "
+                     f"{b.get('machine', '-')} | {b.get('date', '-')} | `{b.get('command', '-')}` |")
+    return "\n".join(lines)
+
+
+PAGES = {
+    "README.md": {"recipes": readme_recipes},
+    "docs/recipes.md": {"cards": cards, "accelerator": accelerator, "sdae": sdae},
+    "docs/experiments.md": {"experiments": experiments},
+    "docs/recipe-fields.md": {"recipe-fields": recipe_fields},
+    "docs/models.md": {"models": models},
+    "docs/performance.md": {"bench": bench, "backends": backends, "results": results},
+    "docs/backends.md": {"backends": backends},
+}
+
+
+def render(text: str, blocks: dict, cache: dict) -> str:
+    def fill(m):
+        name = m.group("name")
+        if name not in blocks:
+            raise SystemExit(f"tools/docs.py: no generator for block {name!r}")
+        if name not in cache:
+            cache[name] = blocks[name]().rstrip()
+        return f"{m.group(1)}{cache[name]}\n{m.group(4)}"
+    return BLOCK.sub(fill, text)
+
+
+def home(readme: str) -> str:
+    """docs/index.md: the README, its links made relative to docs/."""
+    return readme.replace("](docs/", "](")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    from kdl.platform import import_tensorflow
+
+    import_tensorflow(quiet=True)
+    stale, cache = [], {}
+    outputs = {}
+    for page, blocks in PAGES.items():
+        path = os.path.join(ROOT, page)
+        with open(path) as f:
+            text = f.read()
+        outputs[path] = (text, render(text, blocks, cache))
+    readme = outputs[os.path.join(ROOT, "README.md")][1]
+    index = os.path.join(DOCS, "index.md")
+    old_index = open(index).read() if os.path.exists(index) else ""
+    outputs[index] = (old_index, home(readme))
+    for path, (old, new) in outputs.items():
+        if old != new:
+            stale.append(os.path.relpath(path, ROOT))
+            if not args.check:
+                with open(path, "w") as f:
+                    f.write(new)
+    verb = "out of date" if args.check else "rewritten"
+    print(f"tools/docs.py: {len(stale)} page(s) {verb}{': ' + ', '.join(stale) if stale else ''}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
