@@ -3,7 +3,7 @@ trained from scratch on the same fine-tuning budget, on the real Fashion-MNIST.
 
 Runs ``sdae_fashion_mnist`` as it is (pretraining, then fine-tuning) and again with
 ``pretrain=None``; prints both test accuracies and writes
-``benchmarks/results/sdae_vs_scratch.json``. The README reports both, whichever wins.
+``benchmarks/results/sdae_vs_scratch-MACHINE.json``; docs: recipes renders both, whichever wins.
 
     python -m benchmarks.sdae_vs_scratch [--epochs N]
 """

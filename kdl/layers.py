@@ -8,8 +8,8 @@
 - ``LocalResponseNormalization`` (Krizhevsky, Sutskever and Hinton 2012, section 3.3),
   for AlexNet; same numbers as ``tf.nn.local_response_normalization``, but a Keras
   layer (serializable, ``keras.ops`` only).
-- ``BatchNormalization``: Keras' own, with a training step for channels-last images that
-  runs 1.2-2.4x faster on TensorFlow's CPU kernels (same weights, names and numbers).
+- ``BatchNormalization``: Keras' own, with a faster training step for channels-last images
+  on TensorFlow's CPU kernels (same weights, names and numbers; ``benchmarks/batch_norm.py``).
 - ``ZeroPadShortcut``: the parameter-free "option A" shortcut of He et al. 2016
   (section 4.2), for the CIFAR ResNets.
 - ``Flip``: a deterministic flip (Keras' ``RandomFlip`` is random and off at inference),
@@ -190,14 +190,14 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         # The sum over the 2r+1 neighbouring channels as one matmul with a band matrix:
-        # faster than shifted slices (README: Performance).
+        # faster than shifted slices.
         channels = inputs.shape[-1]
         index = np.arange(channels)
         band = (np.abs(index[:, None] - index[None, :]) <= self.depth_radius)
         window_sum = ops.matmul(ops.square(inputs), ops.cast(band, inputs.dtype))
         denominator = self.bias + self.alpha * window_sum
         # d ** -0.75 as rsqrt(d) * sqrt(rsqrt(d)): faster than ops.power and than
-        # TensorFlow's fused LRN op (README: Performance).
+        # TensorFlow's fused LRN op.
         if self.beta == 0.75:
             inverse_root = ops.rsqrt(denominator)
             scale = inverse_root * ops.sqrt(inverse_root)
@@ -228,9 +228,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     TensorFlow's CPU kernels do that, and the column reduction for the batch moments,
     slowly when C is small (LeNet-5's 6 channels). Here the batch is viewed as
     (N, H*W*C) rows and the per-channel values tiled to one row of H*W*C, so every
-    broadcast is over rows and every reduction over rows first: forward and backward on
-    a (128, 28, 28, 6) batch took 2.6 ms against Keras' 6.3 ms here (README:
-    Performance). Same two-pass variance as ``tf.nn.moments``. Everything else
+    broadcast is over rows and every reduction over rows first (``benchmarks/batch_norm.py``
+    times both inside whole recipes). Same two-pass variance as ``tf.nn.moments``. Everything else
     (inference, masks, renorm, synchronized, other axes and backends) is Keras' own.
     """
 

@@ -13,15 +13,14 @@ RECIPE = Recipe(
     description="LeNet-5 as in the course (ReLU, max pooling), with batch normalization after "
                 "each convolution's pooling; Adam with cosine decay, label smoothing, "
                 "horizontal flips, weight averaging, flip-averaged predictions.",
-    # Batch norm: so that every seed passes the target, not only the mean (README: Recipe cards).
-    # After pooling: the same function on a quarter of the elements, epochs 1.4x faster
-    # (benchmarks/accuracy_curve.py; README: Performance).
+    # Batch norm: so that every seed passes the target, not only the mean (the card).
+    # After pooling: the same function on a quarter of the elements (benchmarks/batch_norm.py).
     model_args={"batch_norm": True, "batch_norm_position": "after_pooling"},
     augmentation={"flip": "horizontal"},
     normalization="channel",
     optimizer="adam",
     # 4e-3 with label smoothing: sooner to 0.90 than 2e-3 without, same final row or
-    # better (benchmarks/accuracy_curve.py --stop-after 4, the card; README: Performance).
+    # better (benchmarks/accuracy_curve.py --stop-after 4, the card).
     learning_rate=4e-3,
     label_smoothing=0.1,
     schedule="cosine",

@@ -5,7 +5,7 @@ at 32x32 and ``stem="small"``: one 3x3 stride-1 convolution and no max pool, as 
 ResNet-18s in the literature, where the ImageNet stem (7x7 stride 2, max pool) would keep
 an 8x8 map of a 32x32 image for the first stage. Zalando's row: ResNet18 0.949.
 Run: ``kdl train resnet18_fashion_mnist`` (a GPU's minutes; days of 2 CPU cores:
-README, Recipe cards).
+docs: recipes).
 """
 
 from kdl._recipes.resnet20_fashion_mnist import RECIPE as BASE
@@ -13,9 +13,8 @@ from kdl._recipes.resnet20_fashion_mnist import RECIPE as BASE
 RECIPE = BASE.replace(
     name="resnet18_fashion_mnist",
     model="resnet18",
-    # The small stem: 30 epochs reached test accuracy 0.9510 ± 0.0015 (flip-averaged
-    # 0.9529 ± 0.0012, seeds 0-2) against 0.9318 for the ImageNet stem (seed 0), on an
-    # H100 with benchmarks/accelerator_curve.py (README: Recipe cards).
+    # The small stem: it reached the row where the ImageNet stem did not (three seeds on a
+    # GPU, benchmarks/accelerator_curve.py; docs: recipes).
     model_args={"stem": "small"},
     image_size=(32, 32),
     description="ResNet-18 with the small-image stem at 32x32, SGD momentum, warm-up cosine, "

@@ -9,9 +9,8 @@ RECIPE = Recipe(
     model="resnet20",
     description="ResNet-20 (option-A shortcuts), SGD momentum, warm-up cosine, flips, crops "
                 "and random erasing, bfloat16 where it pays, flip-averaged predictions.",
-    # Random erasing (Zhong et al. 2020, p=0.5): the 80-epoch run without it ended at
-    # training accuracy 0.991 against validation 0.947, and 0.9479 on test, short of 0.949
-    # as the 60-epoch run (0.9477): more epochs did not close it (README: Recipe cards).
+    # Random erasing (Zhong et al. 2020, p=0.5): without it the recipe overfit and more
+    # epochs did not reach the row (docs: recipes).
     augmentation={"flip": "horizontal", "crop": 2, "erasing": 0.5},
     normalization="channel",
     optimizer="momentum",
@@ -19,10 +18,10 @@ RECIPE = Recipe(
     schedule="warmup_cosine",
     warmup_epochs=1,
     weight_decay=1e-4,
-    epochs=60,  # the budget its card ran (README: Recipe cards)
+    epochs=60,  # the budget its card ran (docs: recipes)
     batch_size=128,
-    # bfloat16 where it trains faster: 1.30x float32 on a Xeon with AMX, 0.78x on one
-    # without (training.precision_for; README: Performance).
+    # bfloat16 where it trains faster: on CPUs with AMX only (kdl.platform.precision_for;
+    # benchmarks/mixed_precision.py).
     precision="auto",
     test_time_flip=True,
     early_stopping_patience=8,

@@ -37,7 +37,7 @@ def test_a_card_records_the_run_and_the_table_shows_it(card_dir, tmp_path):
 
 
 def test_the_card_keeps_the_command_without_its_output_only_options():
-    from kdl.cli.train import shown_command
+    from kdl.cli.common import shown_command
 
     assert shown_command(["train", "r", "--workdir", "a", "--set", "lr=1", "--json",
                           "--export-dir=b", "--epochs", "3", "--quiet", "--no-export"]) \

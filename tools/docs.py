@@ -58,6 +58,19 @@ def cards() -> str:
     return cards_table()
 
 
+def stories() -> str:
+    """Each recipe's short story: its description and the row it is measured against."""
+    from kdl.recipes import get_recipe, list_recipes
+
+    lines = []
+    for name in list_recipes():
+        r = get_recipe(name)
+        reference = f" Measured against {r.target_reference}." if r.target_reference else ""
+        lines.append(f"- **`{name}`** (`{r.model}` on `{r.data}`, {r.epochs} epochs): "
+                     f"{r.description}{reference}")
+    return "\n".join(lines)
+
+
 def experiments() -> str:
     from kdl.experiments import get_experiment, list_experiments
 
@@ -123,6 +136,10 @@ def backends() -> str:
     return "\n".join(out) or "No backend result recorded yet."
 
 
+def _spread(mean: float, std: float | None) -> str:
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+
 def accelerator() -> str:
     out = []
     for name, results in _results("accelerator_curve"):
@@ -130,9 +147,8 @@ def accelerator() -> str:
                 f"{results['benchmark']['date']}.", "",
                 "| run | epochs | seeds | test accuracy | flip-averaged |", "|---|---|---|---|---|"]
         for run, s in results["summary"].items():
-            spread = (lambda m, sd: f"{m:.4f}" + (f" ± {sd:.4f}" if sd is not None else ""))
             out.append(f"| {run} | {s['epochs']} | {', '.join(map(str, s['seeds']))} | "
-                       f"{spread(s['mean'], s['std'])} | {spread(s['flip_mean'], s['flip_std'])} |")
+                       f"{_spread(s['mean'], s['std'])} | {_spread(s['flip_mean'], s['flip_std'])} |")
         out.append("")
     return "\n".join(out) or "No accelerator curve recorded yet."
 
@@ -159,7 +175,8 @@ def results() -> str:
 
 PAGES = {
     "README.md": {"recipes": readme_recipes},
-    "docs/recipes.md": {"cards": cards, "accelerator": accelerator, "sdae": sdae},
+    "docs/recipes.md": {"stories": stories, "cards": cards, "accelerator": accelerator,
+                        "sdae": sdae},
     "docs/experiments.md": {"experiments": experiments},
     "docs/recipe-fields.md": {"recipe-fields": recipe_fields},
     "docs/models.md": {"models": models},
@@ -168,9 +185,11 @@ PAGES = {
 }
 
 
-def render(text: str, blocks: dict, cache: dict) -> str:
+def render(text: str, blocks: dict, cache: dict, skip=()) -> str:
     def fill(m):
         name = m.group("name")
+        if name in skip:
+            return m.group(0)
         if name not in blocks:
             raise SystemExit(f"tools/docs.py: no generator for block {name!r}")
         if name not in cache:
@@ -187,6 +206,8 @@ def home(readme: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--skip", action="append", default=[], metavar="BLOCK",
+                        help="leave this block as it is (the tests skip models: it builds them all)")
     args = parser.parse_args(argv)
     from kdl.platform import import_tensorflow
 
@@ -197,7 +218,7 @@ def main(argv=None) -> int:
         path = os.path.join(ROOT, page)
         with open(path) as f:
             text = f.read()
-        outputs[path] = (text, render(text, blocks, cache))
+        outputs[path] = (text, render(text, blocks, cache, args.skip))
     readme = outputs[os.path.join(ROOT, "README.md")][1]
     index = os.path.join(DOCS, "index.md")
     old_index = open(index).read() if os.path.exists(index) else ""

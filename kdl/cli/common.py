@@ -8,6 +8,12 @@ import json
 import os
 
 
+# Options that change where things are written or how much is printed, not what is
+# measured: left out of the command a card keeps (value: how many words follow).
+OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "--no-export": 0,
+               "--no-report": 0, "--verbose": 0}
+
+
 class UsageError(Exception):
     """Bad input from the command line: one line, exit status 2."""
 
@@ -127,3 +133,16 @@ def strategy_for(args):
         return get_strategy(kind)
     except StrategyError as e:
         raise UsageError(str(e)) from None
+
+
+def shown_command(argv: list[str]) -> str:
+    """``kdl ARGV`` without the output-only options, as a reader would rerun it."""
+    words, kept, i = list(argv), ["kdl"], 0
+    while i < len(words):
+        name = words[i].split("=", 1)[0]
+        if name in OUTPUT_ONLY:
+            i += 1 + (OUTPUT_ONLY[name] if "=" not in words[i] else 0)
+            continue
+        kept.append(words[i])
+        i += 1
+    return " ".join(kept)

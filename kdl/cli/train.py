@@ -5,13 +5,7 @@ from __future__ import annotations
 import time
 
 from kdl.cli.common import (UsageError, add_recipe_args, check_data, positive, print_json,
-                            resolve_recipe, strategy_for, workdir_for)
-
-# Options that change where things are written or how much is printed, not what is
-# measured: left out of the command a card keeps (value: how many words follow).
-OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "--no-export": 0,
-               "--no-report": 0, "--verbose": 0}
-
+                            resolve_recipe, shown_command, strategy_for, workdir_for)
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a recipe, evaluate on test, export a SavedModel")
@@ -44,19 +38,6 @@ def add_parser(sub) -> None:
                         "augmentation or early stopping) until the loss is near zero; "
                         "checks the initial loss against log(classes); writes nothing")
     p.set_defaults(func=run)
-
-
-def shown_command(argv: list[str]) -> str:
-    """``kdl ARGV`` without the output-only options, as a reader would rerun it."""
-    words, kept, i = list(argv), ["kdl"], 0
-    while i < len(words):
-        name = words[i].split("=", 1)[0]
-        if name in OUTPUT_ONLY:
-            i += 1 + (OUTPUT_ONLY[name] if "=" not in words[i] else 0)
-            continue
-        kept.append(words[i])
-        i += 1
-    return " ".join(kept)
 
 
 def run(args) -> int:

@@ -27,7 +27,7 @@ Which are Keras' own and which are kdl's:
 
 The elastic distortion is the pipeline's main cost; its sampling is one stacked pass and
 four scalar gathers. ``benchmarks/data_pipeline.py`` and ``benchmarks/augment_backends.py``
-measure them; the numbers are in the README (Performance).
+measure them; their results are rendered in docs: performance.
 """
 
 from __future__ import annotations
@@ -208,8 +208,8 @@ class RandomAffine(_AugmentationLayer):
     ``rotation``: fraction of a full turn, drawn in [-rotation, rotation] (Keras'
     ``RandomRotation`` factor); ``translation``: fraction of height and width, in
     [-translation, translation]; ``zoom``: scale drawn in [1 - zoom, 1 + zoom]. One
-    bilinear ``ops.image.affine_transform`` call: on JAX, Keras' three layers ran 4.4x
-    slower than on TensorFlow here (benchmarks/augment_backends.py)."""
+    bilinear ``ops.image.affine_transform`` call, because on JAX Keras' three layers, one
+    warp each, were much slower than on TensorFlow (``benchmarks/augment_backends.py``)."""
 
     def __init__(self, rotation: float = 0.0, translation: float = 0.0, zoom: float = 0.0,
                  fill_value: float = 0.0, seed: int | None = None, **kwargs):

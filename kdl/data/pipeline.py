@@ -43,13 +43,11 @@ def make_pipeline(
     ``image_size`` resizes (bilinear) after augmentation.
 
     ``autotune``: tf.data's autotuning, off by default, its two knobs (parallel
-    batching, prefetch depth) set by hand instead. With it on (TensorFlow 2.21),
-    deleting an iterator that ran to its end, which ``fit`` does at every epoch's end
-    and ``evaluate`` at every call, sometimes waited with every core idle, and for
-    longer the longer it had run (22.8 s after a 57-second loop): 3 epochs of LeNet-5 took
-    1.31x as long, one ResNet-20 epoch 141.9 s against 97.6-100.9 s
-    (benchmarks/epoch_boundary.py). Turn it on for a pipeline whose cost autotuning
-    would find, e.g. one that decodes from disk.
+    batching, prefetch depth) set by hand instead: with it on, deleting an iterator that
+    ran to its end (``fit`` does at every epoch's end) sometimes waited with every core
+    idle, the longer the longer it had run (``benchmarks/epoch_boundary.py``; numbers in
+    docs: performance). Turn it on for a pipeline whose cost autotuning would find, e.g.
+    one that decodes from disk.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")

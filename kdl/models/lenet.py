@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
-# kdl's: LeNet-5's 6-channel batch norm is where Keras' broadcasts are slowest; the recipe
-# trained 1.34x faster (benchmarks/batch_norm.py; README: Performance).
+# kdl's: LeNet-5's 6-channel batch norm is where Keras' broadcasts are slowest
+# (benchmarks/batch_norm.py).
 from kdl.layers import BatchNormalization
 from kdl.models._common import (
     check_initializer,
@@ -49,7 +49,7 @@ def lenet5(
     ``batch_norm_position="after_pooling"`` pools each convolution's output first, then
     normalizes and activates it: with max pooling, ReLU and a positive batch-norm scale
     the same function (both commute with max), with batch statistics over the pooled
-    values, at a quarter of the elements (README: Performance).
+    values, at a quarter of the elements (``benchmarks/batch_norm.py``).
     """
     check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,

@@ -29,7 +29,7 @@ from kdl.models._registry import register_variant
 
 layers = keras.layers
 BN_EPSILON = 1.001e-5  # keras.applications' value, kept for weight compatibility
-# Keras' own: kdl.layers.BatchNormalization trained ResNet-20 at 0.96x its speed here
+# Keras' own: kdl.layers.BatchNormalization did not train ResNet-20 faster
 # (benchmarks/batch_norm.py swaps this name).
 BatchNormalization = keras.layers.BatchNormalization
 
