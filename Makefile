@@ -8,7 +8,7 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test test-fast bench setup data lint docs clean
+.PHONY: demo test test-fast fuzz bench setup data lint docs clean
 
 setup: $(STAMP) data
 
@@ -57,6 +57,13 @@ test: setup
 
 test-fast: setup
 	$(PYTEST) -m "not slow" tests
+
+# The fuzz of tests/test_fuzz.py with thousands of cases (make test runs a bounded few).
+FUZZ_EXAMPLES ?= 3000
+fuzz: setup
+	KDL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KDL_FUZZ_OUT=docs/fuzz.json \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/test_fuzz.py -k fuzzed -s
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all

@@ -78,9 +78,14 @@ def save_card(recipe, runs, pretrain=None, command: str | None = None,
     return _write_card(recipe.name, card)
 
 
-def _write_card(name: str, card: dict) -> str:
+def _write_card(name: str, card: dict, replacing: bool = True) -> str:
+    """Write ``name``'s card; with ``replacing``, the card it replaces goes into its
+    ``history`` (newest last), so no run, however short, erases a measured result."""
     os.makedirs(cards_dir(), exist_ok=True)
     path = os.path.join(cards_dir(), f"{name}.json")
+    previous = load_card(name) if replacing else None
+    if previous is not None:
+        card = {**card, "history": [*previous.pop("history", []), previous]}
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(card, f, indent=2, default=str)
@@ -105,7 +110,7 @@ def add_seeds_to_card(name: str, runs: list[dict], record: dict,
     card["date"] = time.strftime("%Y-%m-%d", time.gmtime())
     if command:
         card["command"] = f"{card['command']}; {command}"
-    _write_card(name, card)
+    _write_card(name, card, replacing=False)  # the same card, grown
     return card
 
 

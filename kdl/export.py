@@ -29,11 +29,12 @@ import keras
 
 from kdl.platform import hardware, machine_line, versions
 from kdl.tasks import get_task
+from kdl.errors import KdlError
 
 META_FILE = "kdl.json"
 
 
-class ExportNotFoundError(ValueError):
+class ExportNotFoundError(KdlError, ValueError):
     """No SavedModel where one was expected."""
 
 

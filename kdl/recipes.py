@@ -22,6 +22,7 @@ import pkgutil
 from typing import Any
 
 from kdl._names import close_matches, unknown_name_message
+from kdl.errors import ConfigError
 
 EARLY_STOPPING = ("auto", "stop", "restore_best", "off")
 DECAYING_SCHEDULES = ("cosine", "warmup_cosine", "step")
@@ -88,7 +89,7 @@ def pretraining_from_dict(value: dict | None) -> SDAEPretraining | None:
     value = dict(value)
     kind = value.pop("kind", "sdae")
     if kind not in PRETRAININGS:
-        raise ValueError(unknown_name_message("pretraining", kind, PRETRAININGS,
+        raise ConfigError(unknown_name_message("pretraining", kind, PRETRAININGS,
                                               received="pretrain.kind"))
     return PRETRAININGS[kind](**value)
 
@@ -199,7 +200,7 @@ _LOADED = False
 
 def register_recipe(recipe: Recipe) -> Recipe:
     if recipe.name in _RECIPES and _RECIPES[recipe.name] != recipe:
-        raise ValueError(f"A recipe named '{recipe.name}' is already registered. "
+        raise ConfigError(f"A recipe named '{recipe.name}' is already registered. "
                          f"Received: name={recipe.name!r}")
     _RECIPES[recipe.name] = recipe
     return recipe
@@ -228,7 +229,7 @@ def list_recipes(pattern: str = "*") -> list[str]:
 def get_recipe(name: str) -> Recipe:
     _load_all()
     if name not in _RECIPES:
-        raise ValueError(unknown_name_message("recipe", name, _RECIPES))
+        raise ConfigError(unknown_name_message("recipe", name, _RECIPES))
     return _RECIPES[name]
 
 
@@ -269,7 +270,7 @@ def _coerce(key: str, current, value):
             return value
     else:
         return value
-    raise ValueError(
+    raise ConfigError(
         f"Wrong type for '{key}': expected {type(current).__name__}. "
         f"Received: {key}={value!r}"
     )
@@ -281,7 +282,7 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
     changes: dict[str, Any] = {}
     for item in assignments:
         if "=" not in item:
-            raise ValueError(f"--set needs key=value. Received: {item!r}")
+            raise ConfigError(f"--set needs key=value. Received: {item!r}")
         key, text = item.split("=", 1)
         key = key.strip()
         value = _parse_value(text)
@@ -289,13 +290,13 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
         if top not in fields or top == "name":
             matches = close_matches(top, [f for f in fields if f != "name"])
             hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
-            raise ValueError(f"Unknown recipe key '{key}'.{hint} Received: {item!r}")
+            raise ConfigError(f"Unknown recipe key '{key}'.{hint} Received: {item!r}")
         current = changes.get(top, getattr(recipe, top))
         if sub and top == "pretrain":
             changes[top] = _set_pretraining(current, sub, value, item)
         elif sub:
             if not isinstance(current, dict):
-                raise ValueError(f"'{top}' is not a dict, so '{key}' cannot be set. Received: {item!r}")
+                raise ConfigError(f"'{top}' is not a dict, so '{key}' cannot be set. Received: {item!r}")
             inner = current.get(sub)
             changes[top] = {**current, sub: _coerce(key, inner, value)}
         else:
@@ -310,12 +311,12 @@ def _set_pretraining(current, key: str, value, item: str):
     if key == "kind":
         return pretraining_from_dict({"kind": value})
     if current is None:
-        raise ValueError(f"This recipe has no pretraining, so '{item.split('=')[0]}' cannot be "
+        raise ConfigError(f"This recipe has no pretraining, so '{item.split('=')[0]}' cannot be "
                          f"set; set pretrain.kind=sdae first. Received: {item!r}")
     names = [f.name for f in dataclasses.fields(current)]
     if key not in names:
         matches = close_matches(key, names)
         hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
-        raise ValueError(f"Unknown recipe key 'pretrain.{key}'.{hint} Received: {item!r}")
+        raise ConfigError(f"Unknown recipe key 'pretrain.{key}'.{hint} Received: {item!r}")
     return dataclasses.replace(current, **{key: _coerce(f"pretrain.{key}",
                                                         getattr(current, key), value)})

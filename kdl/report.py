@@ -31,11 +31,12 @@ import numpy as np
 from kdl.plots import plot_curves, plot_hidden_units, plot_trials
 from kdl.recipes import Recipe, lower_is_better
 from kdl.tasks import TestOutputs, get_task
+from kdl.errors import KdlError
 
 REPORT_DIR = "report"
 
 
-class ReportError(ValueError):
+class ReportError(KdlError, ValueError):
     """The directory holds no run (or search) to report on."""
 
 

@@ -14,6 +14,10 @@ def card_dir(tmp_path, monkeypatch):
     return tmp_path / "cards"
 
 
+# A run of seconds that --record accepts (it refuses --smoke).
+TINY = ["--epochs", "1", "--set", "max_train_examples=2048", "--set", "max_test_examples=1024"]
+
+
 def _summary(accuracy, met):
     return {"recipe": "lenet5_fashion_mnist", "epochs_run": 7, "test_metrics": {"accuracy": accuracy},
             "wall_s": 90.0, "train_s": 80.0, "params": 61709, "target_metric": "accuracy",
@@ -70,7 +74,8 @@ def test_result_export_and_card_carry_one_provenance_record(card_dir, tmp_path):
 
     if not fashion_mnist_available():
         pytest.skip("Fashion-MNIST files missing")
-    assert cli.main(["train", "mlp_fashion_mnist", "--smoke", "--record", "--no-report",
+    # --smoke may not --record: the same shrinking, asked for field by field.
+    assert cli.main(["train", "mlp_fashion_mnist", *TINY, "--record", "--no-report",
                      "--quiet", "--workdir", str(tmp_path / "w"),
                      "--export-dir", str(tmp_path / "e")]) == 0
     result = json.load(open(tmp_path / "w" / "result.json"))
@@ -123,7 +128,7 @@ def test_add_seeds_extends_a_card_only_from_the_same_set_up(card_dir, tmp_path, 
 
     if not fashion_mnist_available():
         pytest.skip("Fashion-MNIST files missing")
-    common = ["train", "mlp_fashion_mnist", "--smoke", "--no-report", "--no-export", "--quiet"]
+    common = ["train", "mlp_fashion_mnist", *TINY, "--no-report", "--no-export", "--quiet"]
     path = card_dir / "mlp_fashion_mnist.json"
     assert cli.main([*common, "--record", "--workdir", str(tmp_path / "w0")]) == 0
     first = json.loads(path.read_text())
@@ -138,7 +143,8 @@ def test_add_seeds_extends_a_card_only_from_the_same_set_up(card_dir, tmp_path, 
     assert card["test_metrics_std"]["accuracy"] == pytest.approx(np.std(accs, ddof=1))
     assert card["config"] == first["config"] and card["machine"] == first["machine"]
     # Kept as a reader would rerun it: without the output-only options.
-    assert card["command"] == f"{first['command']}; kdl train mlp_fashion_mnist --smoke --add-seeds 2"
+    tiny = " ".join(TINY)
+    assert card["command"] == f"{first['command']}; kdl train mlp_fashion_mnist {tiny} --add-seeds 2"
     assert (tmp_path / "w1" / "seed1" / "model.keras").exists()
 
     def refused(*args, card_text=None):

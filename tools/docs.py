@@ -164,6 +164,16 @@ def sdae() -> str:
     return "\n".join(out) or "Not yet recorded."
 
 
+def fuzz() -> str:
+    path = os.path.join(DOCS, "fuzz.json")
+    if not os.path.exists(path):
+        return "No `make fuzz` run recorded yet."
+    r = _load(path)
+    return (f"`{r['command']}` ({r['machine']}, {r['date']}): {r['examples']} cases, "
+            f"{r['started']} runs that started, {r['refused']} refused in one line with exit "
+            f"status 2, {r['tracebacks']} tracebacks; nothing written in any of them.")
+
+
 def results() -> str:
     lines = ["| file | script | machine | date | command |", "|---|---|---|---|---|"]
     for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
@@ -178,6 +188,7 @@ PAGES = {
     "docs/recipes.md": {"stories": stories, "cards": cards, "accelerator": accelerator,
                         "sdae": sdae},
     "docs/experiments.md": {"experiments": experiments},
+    "docs/running.md": {"fuzz": fuzz},
     "docs/recipe-fields.md": {"recipe-fields": recipe_fields},
     "docs/models.md": {"models": models},
     "docs/performance.md": {"bench": bench, "backends": backends, "results": results},

@@ -46,18 +46,40 @@ def main(argv: list[str] | None = None) -> int:
                   f"Received: --backend {args.backend}", file=sys.stderr)
             return 2
         os.environ["KERAS_BACKEND"] = args.backend  # before Keras is first imported
+    verbose = args.verbose or os.environ.get("KDL_VERBOSE", "") not in ("", "0")
     if args.command not in _WITHOUT_TENSORFLOW:
         from kdl.platform import import_tensorflow
 
-        verbose = args.verbose or os.environ.get("KDL_VERBOSE", "") not in ("", "0")
         import_tensorflow(quiet=not verbose)
+    return _run(args, verbose)
+
+
+def _run(args, verbose: bool) -> int:
+    """The one error boundary: bad input (:class:`UsageError`, any :class:`kdl.errors.KdlError`)
+    is one line and exit 2; anything else is a bug: its traceback with ``--verbose``, else
+    one line saying so and where the full trace was written, exit 1."""
+    from kdl.errors import KdlError
+
     try:
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, KdlError) as e:
         print(f"kdl: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        if verbose:
+            raise
+        import tempfile
+        import traceback
+
+        path = os.path.join(tempfile.gettempdir(), f"kdl-internal-error-{os.getpid()}.txt")
+        with open(path, "w") as f:
+            traceback.print_exc(file=f)
+        print(f"kdl: internal error (a bug in kdl, not in your input): {type(e).__name__}: "
+              f"{' '.join(str(e).split())[:300]}; the full trace is in {path} (--verbose "
+              f"prints it)", file=sys.stderr)
+        return 1
 
 
 def run_recipe_file(name: str) -> None:

@@ -58,6 +58,7 @@ def run(args) -> int:
     # before TensorFlow runs anything (loading the data does).
     strategy = strategy_for(args)
     check_data(recipe)
+    _check_outputs(args, recipe)
     from kdl import cards
     from kdl.engine.distribute import is_chief
     from kdl.engine.seeds import recipe_to_add_seeds, train_seeds
@@ -116,6 +117,20 @@ def run(args) -> int:
             cards.record(done, command=command)
     print_json(summary) if args.json else _print_summary(recipe, summary, len(done.runs), card)
     return 0
+
+
+def _check_outputs(args, recipe) -> None:
+    """Before anything is written: a card is never replaced by a smoke run, and the workdir
+    and export directory can be written."""
+    from kdl.engine.workdir import check_writable_dir
+
+    if (args.record or args.add_seeds) and args.smoke:
+        option = "--record" if args.record else "--add-seeds"
+        raise UsageError(f"{option} keeps full runs only: a smoke run would replace a measured "
+                         f"card. Received: --smoke {option}")
+    check_writable_dir(workdir_for(args, recipe), "--workdir")
+    if not args.no_export:
+        check_writable_dir(args.export_dir, "--export-dir")
 
 
 def _print_summary(recipe, summary: dict, n_runs: int, card: dict | None) -> None:

@@ -39,6 +39,7 @@ import keras
 from keras import ops as keras_ops
 
 from kdl._keras_compat import DataLayer
+from kdl.errors import ConfigError
 
 
 class _Ops:
@@ -446,9 +447,19 @@ def _color_jitter(value, channels, seed):
     return keras.layers.Pipeline(layers, name="color_jitter")
 
 
+FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+
+def _flip(value, channels, seed):
+    mode = "horizontal" if value is True else value
+    if mode not in FLIP_MODES:  # Keras' RandomFlip takes any string and flips nothing
+        raise ValueError(f"`flip` must be True or one of {', '.join(FLIP_MODES)}. "
+                         f"Received: flip={value!r}")
+    return keras.layers.RandomFlip(mode, seed=seed, name="flip")
+
+
 AUGMENTATIONS: dict[str, Callable] = {
-    "flip": lambda v, c, s: keras.layers.RandomFlip(
-        "horizontal" if v is True else v, seed=s, name="flip"),
+    "flip": _flip,
     "vertical_flip": lambda v, c, s: keras.layers.RandomFlip("vertical", seed=s,
                                                               name="vertical_flip"),
     "crop": lambda v, c, s: RandomCropWithPadding(seed=s, name="crop", **_kw(v, "padding")),
@@ -476,11 +487,19 @@ def build_augmentation(spec: dict | None, image_shape, seed: int = 0) -> keras.l
     so the pipeline runs on every Keras backend."""
     if not spec:
         return None
-    from kdl._names import unknown_name_message
+    from kdl._names import close_matches
 
     layers = []
     for i, (key, value) in enumerate(spec.items()):
         if key not in AUGMENTATIONS:
-            raise ValueError(unknown_name_message("augmentation", key, AUGMENTATIONS))
-        layers.append(AUGMENTATIONS[key](value, image_shape[-1], seed + i))
+            matches = close_matches(str(key), AUGMENTATIONS)
+            hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
+            raise ConfigError(f"Unknown augmentation '{key}'.{hint} Received: "
+                              f"augmentation.{key}={value!r}")
+        try:
+            layers.append(AUGMENTATIONS[key](value, image_shape[-1], seed + i))
+        except (TypeError, ValueError) as e:  # the layer's own validation, named by field
+            message = " ".join(str(e).split()).split(" Received:")[0]
+            raise ConfigError(f"augmentation.{key}: {message} Received: "
+                              f"augmentation.{key}={value!r}") from None
     return keras.layers.Pipeline(layers, name="augmentation")

@@ -13,11 +13,12 @@ import os
 import struct
 
 import numpy as np
+from kdl.errors import DataError
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class IDXError(ValueError):
+class IDXError(DataError):
     """An IDX file that cannot be read as what it claims to be."""
 
 

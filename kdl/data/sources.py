@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from kdl.data.idx import find_idx_files, load_idx_directory
+from kdl.errors import KdlError
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -27,7 +28,7 @@ MNIST_CLASSES = tuple(str(i) for i in range(10))
 MAX_IN_MEMORY_BYTES = 2 * 1024**3
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(KdlError, FileNotFoundError):
     """No source could provide the dataset; the message says how to get it."""
 
 

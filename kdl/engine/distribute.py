@@ -22,11 +22,12 @@ import json
 import os
 
 from kdl._keras_compat import patch_multi_worker_fit
+from kdl.errors import KdlError
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 
 
-class StrategyError(ValueError):
+class StrategyError(KdlError, ValueError):
     """A strategy that cannot be made as asked (bad TF_CONFIG, no such device)."""
 
 

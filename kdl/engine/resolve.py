@@ -3,7 +3,10 @@ for where it will run. Raises ValueError naming what was received."""
 
 from __future__ import annotations
 
+import math
+
 from kdl._names import unknown_name_message
+from kdl.errors import ConfigError
 from kdl.optimizers import OPTIMIZERS, SCHEDULES
 from kdl.platform import PRECISIONS, jit_compile_for, precision_for
 from kdl.recipes import EARLY_STOPPING, Recipe, get_recipe
@@ -30,45 +33,120 @@ def check_recipe(recipe: Recipe) -> None:
     """Validate what the engine relies on, with the value received."""
     from kdl.models import list_models
 
-    for key in ("epochs", "batch_size"):
+    for key in ("epochs", "batch_size", "early_stopping_patience", "step_epochs",
+                "sequence_length", "max_chars", "steps_per_execution"):
         value = getattr(recipe, key)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
+            raise ConfigError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
+    for key in ("max_train_examples", "max_test_examples"):
+        value = getattr(recipe, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value <= 0):
+            raise ConfigError(f"`{key}` must be None or a positive integer. "
+                              f"Received: {key}={value!r}")
+    for key in ("seed", "warmup_epochs"):
+        value = getattr(recipe, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"`{key}` must be an integer >= 0. Received: {key}={value!r}")
+    _check_numbers(recipe)
     for field, choices in (("model", list_models()), ("optimizer", OPTIMIZERS),
                            ("schedule", SCHEDULES), ("precision", PRECISIONS)):
         if getattr(recipe, field) not in choices:
-            raise ValueError(unknown_name_message(field, getattr(recipe, field), choices,
+            raise ConfigError(unknown_name_message(field, getattr(recipe, field), choices,
                                                   received=field))
     if not recipe.learning_rate > 0:
-        raise ValueError(f"`learning_rate` must be positive. Received: learning_rate={recipe.learning_rate!r}")
+        raise ConfigError(f"`learning_rate` must be positive. Received: learning_rate={recipe.learning_rate!r}")
     if recipe.task not in list_tasks():
-        raise ValueError(unknown_name_message("task", recipe.task, list_tasks(), received="task"))
+        raise ConfigError(unknown_name_message("task", recipe.task, list_tasks(), received="task"))
     if recipe.test_time_flip and not get_task(recipe.task).classifier:
-        raise ValueError("`test_time_flip` applies to image classification only. "
+        raise ConfigError("`test_time_flip` applies to image classification only. "
                          f"Received: test_time_flip=True with task={recipe.task!r}")
     for key in ("l1", "l2", "activity_l1", "weight_decay"):
         value = getattr(recipe, key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"`{key}` must be a number >= 0. Received: {key}={value!r}")
+        if not _number(value) or value < 0:
+            raise ConfigError(f"`{key}` must be a finite number >= 0. Received: {key}={value!r}")
     for key in ("clipnorm", "clipvalue"):
         value = getattr(recipe, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
                                   or value <= 0):
-            raise ValueError(f"`{key}` must be None or a positive number. Received: {key}={value!r}")
+            raise ConfigError(f"`{key}` must be None or a positive number. Received: {key}={value!r}")
     if recipe.clipnorm is not None and recipe.clipvalue is not None:
-        raise ValueError("Clip gradients by norm or by value, not both. Received: "
+        raise ConfigError("Clip gradients by norm or by value, not both. Received: "
                          f"clipnorm={recipe.clipnorm!r}, clipvalue={recipe.clipvalue!r}")
-    if recipe.ema is not None and not 0 < recipe.ema < 1:
-        raise ValueError(f"`ema` must be None or a momentum in (0, 1). Received: ema={recipe.ema!r}")
+    if recipe.ema is not None and not (_number(recipe.ema) and 0 < recipe.ema < 1):
+        raise ConfigError(f"`ema` must be None or a momentum in (0, 1). Received: ema={recipe.ema!r}")
     if recipe.early_stopping not in EARLY_STOPPING:
-        raise ValueError(unknown_name_message("early_stopping", recipe.early_stopping,
+        raise ConfigError(unknown_name_message("early_stopping", recipe.early_stopping,
                                               EARLY_STOPPING, received="early_stopping"))
     if recipe.normalization not in (None, "channel", "pixel", "scale"):
-        raise ValueError("`normalization` must be channel, pixel, scale or None. "
+        raise ConfigError("`normalization` must be channel, pixel, scale or None. "
                          f"Received: normalization={recipe.normalization!r}")
+    check_model_args(recipe)
     if recipe.pretrain is not None and not hasattr(recipe.pretrain, "kind"):
-        raise ValueError("`pretrain` must be None or a pretraining (kdl.recipes.SDAEPretraining). "
+        raise ConfigError("`pretrain` must be None or a pretraining (kdl.recipes.SDAEPretraining). "
                          f"Received: pretrain={recipe.pretrain!r}")
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_numbers(recipe: Recipe) -> None:
+    """Finite numbers in their ranges, for the fields whose range the loop relies on."""
+    ranges = {"learning_rate": (0, None, "a finite number > 0"),
+              "momentum": (0, 1, "a number in [0, 1)"),
+              "step_gamma": (0, None, "a finite number > 0"),
+              "label_smoothing": (0, 1, "a number in [0, 1)"),
+              "validation_fraction": (0, 1, "a number in [0, 1)")}
+    for key, (low, high, text) in ranges.items():
+        value = getattr(recipe, key)
+        inclusive = key in ("momentum", "label_smoothing", "validation_fraction")
+        ok = _number(value) and (value >= low if inclusive else value > low) and \
+            (high is None or value < high)
+        if not ok:
+            raise ConfigError(f"`{key}` must be {text}. Received: {key}={value!r}")
+    if recipe.target is not None and not _number(recipe.target):
+        raise ConfigError(f"`target` must be None or a finite number. Received: target={recipe.target!r}")
+    if recipe.image_size is not None and not (
+            isinstance(recipe.image_size, tuple | list) and len(recipe.image_size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                    for v in recipe.image_size)):
+        raise ConfigError("`image_size` must be None or (height, width), two positive integers. "
+                          f"Received: image_size={recipe.image_size!r}")
+    if recipe.jit_compile not in (None, True, False, "auto"):
+        raise ConfigError("`jit_compile` must be None, True, False or 'auto'. "
+                          f"Received: jit_compile={recipe.jit_compile!r}")
+    for key in ("data", "early_stopping_monitor", "target_metric"):
+        value = getattr(recipe, key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"`{key}` must be a non-empty string. Received: {key}={value!r}")
+
+
+def check_model_args(recipe: Recipe) -> None:
+    """``recipe.model_args`` against the builder's real signature: unknown names with their
+    close matches, and the arguments the task sets from the data refused with where they
+    come from. (Their values are checked by the builder when the model is built.)"""
+    import inspect
+
+    from kdl._names import close_matches
+    from kdl.models._registry import get_model_builder
+
+    if not isinstance(recipe.model_args, dict):
+        raise ConfigError(f"`model_args` must be a dict of the builder's arguments. "
+                          f"Received: model_args={recipe.model_args!r}")
+    params = inspect.signature(get_model_builder(recipe.model)).parameters
+    from_data = get_task(recipe.task).model_args_from_data
+    for key in recipe.model_args:
+        if key in from_data:
+            raise ConfigError(f"model_args.{key} is set by the recipe from {from_data[key]}, "
+                              f"not by model_args. Received: model_args.{key}="
+                              f"{recipe.model_args[key]!r}")
+        if key not in params:
+            names = [p for p in params if p not in from_data]
+            matches = close_matches(str(key), names)
+            hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
+            raise ConfigError(f"Unknown argument '{key}' of model {recipe.model}.{hint} "
+                              f"Received: model_args.{key}={recipe.model_args[key]!r}")
 
 
 def check_data(recipe: Recipe) -> None:

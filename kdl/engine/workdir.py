@@ -16,11 +16,12 @@ import fcntl
 import json
 import os
 import sys
+from kdl.errors import KdlError, PathError
 
 _HELD: dict[str, int] = {}  # lock path -> open file descriptor, for this process
 
 
-class WorkdirInUseError(RuntimeError):
+class WorkdirInUseError(KdlError, RuntimeError):
     """Another live process holds the workdir."""
 
 
@@ -47,6 +48,24 @@ def _holder(path: str) -> str:
         return "another process"
     command = info.get("command")
     return f"process {info.get('pid', '?')}" + (f" ({command})" if command else "")
+
+
+def check_writable_dir(path: str, field: str) -> None:
+    """Raise :class:`kdl.errors.PathError` (one line, naming ``field``) unless ``path`` is a
+    directory this process can write into, or one it can create; creates nothing."""
+    target = os.path.abspath(path)
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if existing == target and not os.path.isdir(target):
+        raise PathError(f"{field} {path} exists and is not a directory. Received: {field}={path!r}")
+    if existing != target and not os.path.isdir(existing):
+        raise PathError(f"{field} {path} cannot be created: {existing} is not a directory. "
+                        f"Received: {field}={path!r}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "cannot be written" if existing == target else f"cannot be created in {existing}"
+        raise PathError(f"{field} {path} {what} (no write permission or a read-only file "
+                        f"system). Received: {field}={path!r}")
 
 
 def lock_workdir(workdir: str) -> str:
@@ -85,7 +104,7 @@ def unlock_workdir(workdir: str) -> None:
         os.close(fd)
 
 
-class WorkdirMismatchError(ValueError):
+class WorkdirMismatchError(KdlError, ValueError):
     """The workdir holds a backup of a run with another configuration."""
 
 

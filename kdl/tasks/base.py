@@ -49,6 +49,9 @@ class Task:
     input_dtype: str = "float32"
     # Whether the report's task figures need the model's outputs on the test split.
     figures_use_test_outputs: bool = False
+    # The builder arguments this task sets itself from the data (a recipe's model_args
+    # may not): for the message that says where they come from.
+    model_args_from_data: dict[str, str] = {}
 
     def check_data(self, recipe) -> None:
         raise NotImplementedError

@@ -26,10 +26,14 @@ class ImageTask(Task):
     figures_use_test_outputs = True
 
     def check_data(self, recipe) -> None:
+        """The data can be had, and the recipe's augmentation builds for its images (each
+        layer's own validation of its values)."""
         from kdl.data import load_image_dataset
+        from kdl.data.augment import build_augmentation
 
-        load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                           seed=recipe.seed)
+        ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                                seed=recipe.seed)
+        build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
 
     def targets(self, pipeline):
         return pipeline
@@ -114,6 +118,10 @@ class ImageTask(Task):
 class ClassificationTask(ImageTask):
     name = "classification"
     classifier = True
+    model_args_from_data = {
+        "input_tensor": "the recipe's input (its data, image_size and normalization)",
+        "input_shape": "the data's image shape (set image_size to resize)",
+        "classes": "the number of classes in the data"}
 
     def build_model(self, recipe, data: DataBundle) -> keras.Model:
         import keras
@@ -164,6 +172,7 @@ class ClassificationTask(ImageTask):
 class AutoencoderTask(ImageTask):
     name = "autoencoder"
     curve_metric = "mae"
+    model_args_from_data = {"input_shape": "the data's image shape (set image_size to resize)"}
 
     def targets(self, pipeline):
         # Targets: the clean image in [0, 1].

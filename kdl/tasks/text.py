@@ -17,6 +17,7 @@ class CharRNNTask(Task):
     name = "char_rnn"
     signatures = ("serving_default", "serving_ids")
     input_dtype = "int32"
+    model_args_from_data = {"vocabulary_size": "the corpus's characters"}
 
     @staticmethod
     def _source(recipe) -> str:

@@ -1,0 +1,196 @@
+"""Bad input is one line: the recipe checked whole before anything is written, the CLI's one
+error boundary, and a property-based fuzz of `kdl train`'s overrides (Hypothesis).
+
+In-process: `kdl.cli.main` with the training loop replaced by a sentinel that stops a run as
+it starts, so each case ends in a run that starts or in one line with exit status 2, and in
+both the workdir and export directory are never created. `make fuzz` runs thousands of cases
+(KDL_FUZZ_EXAMPLES); `make test` a bounded few."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from kdl import cli
+from tests.conftest import fashion_mnist_available
+
+pytestmark = pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST missing")
+
+
+class _Started(BaseException):
+    """Raised where training would begin: the run got past every check."""
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    from kdl.engine import seeds
+
+    def started(*args, **kwargs):
+        raise _Started
+
+    monkeypatch.setattr(seeds, "train_seeds", started)
+
+
+def _train(tmp_path, *extra, recipe="lenet5_fashion_mnist"):
+    return cli.main(["train", recipe, "--smoke", "--no-report", "--workdir",
+                     str(tmp_path / "w"), "--export-dir", str(tmp_path / "e"), *extra])
+
+
+@pytest.mark.parametrize("assignment, says", [
+    ("model_args.nonsense=1", "Unknown argument 'nonsense' of model lenet5"),
+    ("model_args.classes=3", "model_args.classes is set by the recipe"),
+    ("model_args.batch_nrm=True", "Did you mean: batch_norm"),
+    ("augmentation.nonsense=1", "Unknown augmentation 'nonsense'"),
+    ("augmentation.crop=-3", "augmentation.crop: `padding` must be a non-negative integer"),
+    ("augmentation.flip=diagonal", "`flip` must be True or one of horizontal"),
+])
+def test_a_typo_one_level_deeper_is_one_line_and_nothing_is_written(
+        assignment, says, tmp_path, capsys, no_training):
+    assert _train(tmp_path, "--set", assignment) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert "Received:" in err and err.count("Received:") == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_truncated_data_and_an_uncreatable_workdir_are_one_line(tmp_path, capsys, monkeypatch,
+                                                                no_training):
+    import shutil
+
+    from kdl.data import sources
+    from tests.conftest import FMNIST_DIR
+
+    data = tmp_path / "data"
+    shutil.copytree(FMNIST_DIR, data)
+    images = data / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:50_000])
+    monkeypatch.setenv("KDL_DATA_DIR", str(data))
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", str(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _train(out) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "train-images-idx3-ubyte.gz" in err, err
+    assert os.listdir(out) == []
+    monkeypatch.undo()
+    (out / "afile").write_text("")
+    assert cli.main(["train", "lenet5_fashion_mnist", "--smoke", "--workdir",
+                     str(out / "afile" / "w"), "--export-dir", str(out / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "--workdir" in err and "is not a directory" in err and len(err.strip().splitlines()) == 1
+    assert os.listdir(out) == ["afile"]
+
+
+def test_a_smoke_run_never_replaces_a_card(tmp_path, capsys, monkeypatch, no_training):
+    from kdl import cards
+
+    monkeypatch.setattr(cards, "cards_dir", lambda: str(tmp_path / "cards"))
+    (tmp_path / "cards").mkdir()
+    card = {"recipe": "mlp_fashion_mnist", "test_metrics": {"accuracy": 0.8991}}
+    (tmp_path / "cards" / "mlp_fashion_mnist.json").write_text(json.dumps(card))
+    assert _train(tmp_path / "run", "--record", recipe="mlp_fashion_mnist") == 2
+    assert "--record keeps full runs only" in capsys.readouterr().err
+    assert json.loads((tmp_path / "cards" / "mlp_fashion_mnist.json").read_text()) == card
+
+
+def test_replacing_a_card_keeps_the_one_it_replaces(tmp_path, monkeypatch):
+    from kdl import cards
+    from kdl.recipes import get_recipe
+
+    monkeypatch.setattr(cards, "cards_dir", lambda: str(tmp_path))
+    recipe = get_recipe("mlp_fashion_mnist")
+
+    def summary(accuracy):
+        return {"recipe": recipe.name, "epochs_run": 3, "test_metrics": {"accuracy": accuracy},
+                "wall_s": 1.0, "params": 1, "target_metric": "accuracy", "target": 0.88}
+
+    cards.save_card(recipe, summary(0.90), command="kdl train mlp_fashion_mnist --record")
+    cards.save_card(recipe, summary(0.61), command="kdl train mlp_fashion_mnist --record --epochs 1")
+    card = cards.load_card(recipe.name)
+    assert card["test_metrics"]["accuracy"] == 0.61
+    assert [h["test_metrics"]["accuracy"] for h in card["history"]] == [0.90]
+
+
+def test_a_bug_is_one_line_naming_the_trace_file_and_verbose_shows_it(tmp_path, capsys,
+                                                                      monkeypatch):
+    from kdl.cli import listing
+
+    def broken(args):
+        raise TypeError("an internal mistake")
+
+    monkeypatch.setattr(listing, "run_list", broken)
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error" in err and "TypeError" in err
+    trace = err.rsplit("the full trace is in ", 1)[1].split(" ")[0]
+    assert "an internal mistake" in open(trace).read()
+    os.remove(trace)
+    with pytest.raises(TypeError):
+        cli.main(["--verbose", "list"])
+
+
+# --- the fuzz -----------------------------------------------------------------------------
+
+def _keys():
+    from kdl.data.augment import AUGMENTATIONS
+    from kdl.recipes import Recipe, SDAEPretraining
+
+    keys = [f.name for f in dataclasses.fields(Recipe)]
+    keys += [f"model_args.{k}" for k in ("batch_norm", "dropout", "activation", "classes",
+                                         "nonsense", "batch_norm_position", "subsampling")]
+    keys += [f"augmentation.{k}" for k in AUGMENTATIONS] + ["augmentation.flipp"]
+    keys += [f"pretrain.{f.name}" for f in dataclasses.fields(SDAEPretraining)]
+    keys += ["pretrain.kind", "learning_rat", "epoch", "name", "", "model_args"]
+    return keys
+
+
+VALUES = ["-1", "0", "1", "2", "-3.5", "1e309", "nan", "-inf", "None", "True", "false", "[]",
+          "{}", "()", "(1, 2)", "[28, 28]", "{'a': 1}", "''", "x", "ünïcødé", "horizontal",
+          "sgd", "cosine", "classification", "char_rnn", "mixed_bfloat16", "1" * 40, "(0,)",
+          "{'alpha': -1}", "0.5", "1.5", "stop", "auto", "'fashion_mnist'"]
+
+
+def test_fuzzed_overrides_start_a_run_or_say_one_line(tmp_path, capsys, no_training):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    examples = int(os.environ.get("KDL_FUZZ_EXAMPLES", "40"))
+    outcomes = {"started": 0, "refused": 0}
+
+    @settings(max_examples=examples, deadline=None, derandomize=examples <= 40,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.sampled_from(_keys()),
+                              st.one_of(st.sampled_from(VALUES), st.text(max_size=8))),
+                    min_size=1, max_size=3),
+           st.sampled_from(["lenet5_fashion_mnist", "mlp_fashion_mnist", "sdae_fashion_mnist",
+                            "autoencoder_fashion_mnist"]))
+    def case(assignments, recipe):
+        out = tmp_path / "case"
+        out.mkdir(exist_ok=True)
+        sets = [a for k, v in assignments for a in ("--set", f"{k}={v}")]
+        try:
+            status = _train(out, *sets, recipe=recipe)
+        except _Started:
+            outcomes["started"] += 1
+        else:
+            err = capsys.readouterr().err.strip()
+            assert status == 2, (sets, err)
+            assert len(err.splitlines()) == 1 and err.startswith("kdl: error: "), (sets, err)
+            outcomes["refused"] += 1
+        assert os.listdir(out) == [], sets  # nothing written either way
+
+    case()
+    assert outcomes["refused"] > 0
+    print(f"kdl fuzz: {examples} cases, {outcomes['started']} runs started, "
+          f"{outcomes['refused']} refused in one line, 0 tracebacks")
+    if os.environ.get("KDL_FUZZ_OUT"):  # make fuzz: the count, for the docs
+        import time
+
+        from kdl.platform import hardware, machine_line
+
+        record = {"command": f"make fuzz FUZZ_EXAMPLES={examples}", "examples": examples,
+                  **outcomes, "tracebacks": 0, "machine": machine_line(hardware()),
+                  "date": time.strftime("%Y-%m-%d", time.gmtime())}
+        with open(os.environ["KDL_FUZZ_OUT"], "w") as f:
+            json.dump(record, f, indent=2)
