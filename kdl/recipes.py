@@ -86,12 +86,20 @@ def pretraining_from_dict(value: dict | None) -> SDAEPretraining | None:
     """A record's ``pretrain`` (``{"kind": ..., ...}``; ``{}`` or None for none) as its type."""
     if not value:
         return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"`pretrain` must be None or a dict with its kind. Received: "
+                          f"pretrain={value!r}")
     value = dict(value)
     kind = value.pop("kind", "sdae")
-    if kind not in PRETRAININGS:
+    if not isinstance(kind, str) or kind not in PRETRAININGS:
         raise ConfigError(unknown_name_message("pretraining", kind, PRETRAININGS,
                                               received="pretrain.kind"))
-    return PRETRAININGS[kind](**value)
+    cls = PRETRAININGS[kind]
+    unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ConfigError(f"Unknown field(s) of {kind} pretraining: {', '.join(unknown)}. "
+                          f"Received: pretrain={value!r}")
+    return cls(**value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,8 +300,9 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
             hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
             raise ConfigError(f"Unknown recipe key '{key}'.{hint} Received: {item!r}")
         current = changes.get(top, getattr(recipe, top))
-        if sub and top == "pretrain":
-            changes[top] = _set_pretraining(current, sub, value, item)
+        if top == "pretrain":  # a typed value: a kind and its fields, or None
+            changes[top] = _set_pretraining(current, sub, value, item) if sub else \
+                pretraining_from_dict(value)
         elif sub:
             if not isinstance(current, dict):
                 raise ConfigError(f"'{top}' is not a dict, so '{key}' cannot be set. Received: {item!r}")

@@ -44,6 +44,10 @@ def _train(tmp_path, *extra, recipe="lenet5_fashion_mnist"):
     ("augmentation.nonsense=1", "Unknown augmentation 'nonsense'"),
     ("augmentation.crop=-3", "augmentation.crop: `padding` must be a non-negative integer"),
     ("augmentation.flip=diagonal", "`flip` must be True or one of horizontal"),
+    ("augmentation.resized_crop=''", "`scale` must be a pair of numbers"),
+    ("model_args.dropout=1.5", "model_args: `dropout` must be in [0, 1)"),
+    ("learning_rate=1e309", "`learning_rate` must be a finite number > 0"),
+    ("pretrain.kind=[]", "Unknown pretraining"),
 ])
 def test_a_typo_one_level_deeper_is_one_line_and_nothing_is_written(
         assignment, says, tmp_path, capsys, no_training):

@@ -246,6 +246,16 @@ class RandomAffine(_AugmentationLayer):
                 "fill_value": self.fill_value, "seed": self.seed}
 
 
+def _pair(name: str, value) -> tuple[float, float]:
+    """``value`` as (min, max) floats, or a ValueError naming ``name``."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a pair of numbers (min, max). "
+                         f"Received: {name}={value!r}") from None
+    return low, high
+
+
 @keras.saving.register_keras_serializable(package="kdl")
 class RandomResizedCrop(_AugmentationLayer):
     """Crop a random area fraction in ``scale`` with aspect ratio in ``ratio``, resize back."""
@@ -253,7 +263,7 @@ class RandomResizedCrop(_AugmentationLayer):
     def __init__(self, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed: int | None = None,
                  **kwargs):
         super().__init__(seed=seed, **kwargs)
-        scale, ratio = tuple(map(float, scale)), tuple(map(float, ratio))
+        scale, ratio = _pair("scale", scale), _pair("ratio", ratio)
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"`scale` must satisfy 0 < min <= max <= 1. Received: scale={scale!r}")
         if not 0 < ratio[0] <= ratio[1]:

@@ -34,6 +34,25 @@ class ImageTask(Task):
         ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
                                 seed=recipe.seed)
         build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
+        shape = (*recipe.image_size, ds.image_shape[-1]) if recipe.image_size else ds.image_shape
+        self.check_model_args(recipe, shape, ds.num_classes)
+
+    def builder_args(self, shape, classes: int) -> dict:
+        """The builder arguments this task sets from the data, for :meth:`check_model_args`."""
+        return {"input_shape": shape, "classes": classes}
+
+    def check_model_args(self, recipe, shape, classes: int) -> None:
+        """The builder's own validation of ``model_args``' values, run before anything is
+        written: the network is built once at the data's shape and thrown away."""
+        from kdl.errors import ConfigError
+        from kdl.models import get_model
+
+        try:
+            get_model(recipe.model, **self.builder_args(shape, classes), **recipe.model_args)
+        except (TypeError, ValueError) as e:
+            message = " ".join(str(e).split()).split(" Received:")[0]
+            raise ConfigError(f"model_args: {message} Received: model_args="
+                              f"{recipe.model_args!r}") from None
 
     def targets(self, pipeline):
         return pipeline
@@ -173,6 +192,9 @@ class AutoencoderTask(ImageTask):
     name = "autoencoder"
     curve_metric = "mae"
     model_args_from_data = {"input_shape": "the data's image shape (set image_size to resize)"}
+
+    def builder_args(self, shape, classes: int) -> dict:
+        return {"input_shape": shape}
 
     def targets(self, pipeline):
         # Targets: the clean image in [0, 1].
