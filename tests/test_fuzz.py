@@ -198,3 +198,38 @@ def test_fuzzed_overrides_start_a_run_or_say_one_line(tmp_path, capsys, no_train
                   "date": time.strftime("%Y-%m-%d", time.gmtime())}
         with open(os.environ["KDL_FUZZ_OUT"], "w") as f:
             json.dump(record, f, indent=2)
+
+
+def test_the_other_commands_refuse_bad_paths_and_options_in_one_line(tmp_path, capsys):
+    """predict, evaluate, export, report, tune and experiment on inputs a user gets wrong:
+    one line and exit 2 each, and nothing created."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "model" / "3").mkdir(parents=True)  # a version folder without saved_model.pb
+    paths = [str(tmp_path / p) for p in ("missing", "notes.txt", "empty", "model", "model/3")]
+    commands = st.one_of(
+        st.tuples(st.just("predict"), st.sampled_from(paths), st.sampled_from(paths)),
+        st.tuples(st.sampled_from(["evaluate", "export"]),
+                  st.sampled_from(["lenet5_fashion_mnist", "lenet5", "nosuch"]),
+                  st.just("--workdir"), st.sampled_from(paths)),
+        st.tuples(st.just("report"), st.sampled_from(paths)),
+        st.tuples(st.just("tune"), st.just("mlp_fashion_mnist"), st.just("--tuner"),
+                  st.sampled_from(["randm", "", "grid search", "ünï"])),
+        st.tuples(st.just("experiment"), st.sampled_from(["optimisers", "", "nosuch"])),
+    )
+
+    @settings(max_examples=int(os.environ.get("KDL_FUZZ_EXAMPLES", "25")), deadline=None,
+              derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(commands)
+    def case(argv):
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        status = cli.main(list(argv))
+        err = capsys.readouterr().err.strip()
+        assert status == 2, (argv, err)
+        assert len(err.splitlines()) == 1 and err.startswith("kdl: error: "), (argv, err)
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, argv
+
+    case()
