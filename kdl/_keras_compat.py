@@ -24,13 +24,27 @@ Checked on Keras 3.15.1 with TensorFlow 2.21 (TensorFlow backend):
    which on JAX makes the weight and its average one array. The next jitted call
    (evaluate, predict) donates the weights' buffers and so deletes the averages too:
    saving the model then fails with "Array has been deleted". kdl assigns a copy.
+6. KerasTuner's ``utils.save_json`` (``oracle.json``, every ``trial.json``, each trial's
+   build config; KerasTuner 1.4.8) truncates the file and then writes it: a search killed
+   in between leaves an empty or half JSON, and the same command again fails to reload
+   the project. kdl writes local paths whole or not at all (:mod:`kdl._files`); remote
+   ones (``gs://``) go to KerasTuner's own writer.
+7. KerasTuner's ``Oracle.end_trial`` saves ``oracle.json`` before it removes the ended
+   trial from the ongoing ones, and ``Oracle.reload`` sends every ongoing trial back for
+   a retry: a search killed after a trial ended and before the next began runs that
+   finished trial again. kdl's reload leaves out of the retries the trials whose own
+   ``trial.json`` says COMPLETED and whose end the oracle recorded.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import os
 
 import keras
+
+from kdl._files import write_text
 
 _APPLIED: dict[str, bool] = {}
 
@@ -240,3 +254,77 @@ def _data_layer():
 
 
 DataLayer = _data_layer()
+
+
+# --- 6. KerasTuner's JSON files, whole or absent --------------------------------------
+
+def keras_tuner_save_json_is_torn() -> bool:
+    """True while KerasTuner writes its state files in place (truncate, then write)."""
+    from keras_tuner.src import utils
+
+    source = _source(getattr(utils, "save_json", None))
+    return '"w")' in source and "replace" not in source and "rename" not in source
+
+
+def patch_keras_tuner_save_json() -> bool:
+    """Make KerasTuner's ``save_json`` atomic for local paths; True when it was patched
+    (once per process), False where KerasTuner needs no patch."""
+    from keras_tuner.src import utils
+
+    if _APPLIED.get("keras_tuner_save_json"):
+        return True
+    if not keras_tuner_save_json_is_torn():
+        return False
+    upstream = utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return upstream(path, obj)
+        obj_str = json.dumps(obj)
+        write_text(os.fspath(path), obj_str)
+        return obj_str
+
+    save_json.__wrapped__ = upstream
+    utils.save_json = save_json
+    _APPLIED["keras_tuner_save_json"] = True
+    return True
+
+
+# --- 7. A finished trial is not run again after a kill ---------------------------------
+
+def oracle_retries_ended_trials() -> bool:
+    """True while ``end_trial`` saves the oracle with the ended trial still ongoing."""
+    from keras_tuner.src.engine import oracle
+
+    method = oracle.Oracle.end_trial
+    # KerasTuner's decorators keep the method in their closure, without __wrapped__.
+    for cell in method.__closure__ or ():
+        if getattr(cell.cell_contents, "__name__", None) == "end_trial":
+            method = cell.cell_contents
+    source = _source(method)
+    save, pop = source.find("self.save()"), source.find("self.ongoing_trials.pop(")
+    return 0 <= save < pop
+
+
+def patch_oracle_reload() -> bool:
+    """Wrap ``Oracle.reload`` so that ended, completed trials are not retried; True when
+    patched (once per process)."""
+    from keras_tuner.src.engine import oracle, trial as trial_module
+
+    if _APPLIED.get("oracle_reload"):
+        return True
+    if not oracle_retries_ended_trials():
+        return False
+    upstream = oracle.Oracle.reload
+
+    def reload(self):
+        upstream(self)
+        ended = set(self.end_order)
+        self._retry_queue = [
+            t for t in self._retry_queue
+            if not (t in ended and self.trials[t].status == trial_module.TrialStatus.COMPLETED)]
+
+    reload.__wrapped__ = upstream
+    oracle.Oracle.reload = reload
+    _APPLIED["oracle_reload"] = True
+    return True

@@ -15,6 +15,7 @@ import time
 
 from typing import TYPE_CHECKING
 
+from kdl._files import write_json
 from kdl.engine.runs import aggregate_runs, check_can_add_seeds
 from kdl.platform import hardware, machine_line
 from kdl.recipes import get_recipe, list_recipes, target_text
@@ -86,11 +87,7 @@ def _write_card(name: str, card: dict, replacing: bool = True) -> str:
     previous = load_card(name) if replacing else None
     if previous is not None:
         card = {**card, "history": [*previous.pop("history", []), previous]}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(card, f, indent=2, default=str)
-    os.replace(tmp, path)  # a reader sees the old card or the new one, never half of one
-    return path
+    return write_json(path, card, default=str)  # the old card or the new one, never half
 
 
 def add_seeds_to_card(name: str, runs: list[dict], record: dict,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kdl._files import atomic_path
+
 DPI = 100
 
 
@@ -17,6 +19,14 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: str) -> str:
+    """Save ``fig`` as the PNG ``path`` (whole or not at all: :mod:`kdl._files`), close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    pyplot().close(fig)
+    return path
 
 
 def plot_curves(history: dict, metric: str, path: str) -> str:
@@ -43,8 +53,7 @@ def plot_curves(history: dict, metric: str, path: str) -> str:
         ax.set_title("learning rate")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -71,8 +80,7 @@ def plot_hidden_units(history: dict, path: str) -> str | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -114,8 +122,7 @@ def plot_confusion(matrix: np.ndarray, class_names, path: str) -> str:
     for i, v in enumerate(per_class):
         bar.text(min(v, 0.85) + 0.01, i, f"{v:.3f}", va="center", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -146,8 +153,7 @@ def plot_mistakes(images, labels, probabilities, class_names, path: str, count: 
                      fontsize=8)
     fig.suptitle("most confident mistakes on the test split (true -> predicted, probability)")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return [int(i) for i in wrong]
 
 
@@ -161,8 +167,7 @@ def plot_reconstructions(images, reconstructions, path: str, count: int = 10) ->
     axes[0, 0].set_title("test image", fontsize=8, loc="left")
     axes[1, 0].set_title("reconstruction", fontsize=8, loc="left")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -192,6 +197,5 @@ def plot_trials(scored: list[dict], objective: str, lower: bool, path: str) -> s
     lr_ax.set_title(f"{objective} against the learning rate")
     lr_ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -28,6 +28,8 @@ import os
 
 import numpy as np
 
+from kdl._files import write_json, write_text
+
 from kdl.plots import plot_curves, plot_hidden_units, plot_trials
 from kdl.recipes import Recipe, lower_is_better
 from kdl.tasks import TestOutputs, get_task
@@ -80,9 +82,7 @@ def _write_index(out_dir: str, title: str, summary: list[tuple[str, str]],
             f"</title></head><body style='font-family:sans-serif'><h1>{html.escape(title)}</h1>"
             f"<table>{rows}</table>{images}</body></html>\n")
     path = os.path.join(out_dir, "index.html")
-    with open(path, "w") as f:
-        f.write(page)
-    return path
+    return write_text(path, page)
 
 
 def test_outputs(recipe, workdir: str) -> TestOutputs:
@@ -128,8 +128,7 @@ def write_report(workdir: str) -> str:
     numbers: dict = {"recipe": recipe.name, "test_metrics": result.get("test_metrics")}
     if task.figures_use_test_outputs:
         figures += task.figures(test_outputs(recipe, workdir), out, numbers)
-    with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump(numbers, f, indent=2)
+    write_json(os.path.join(out, "report.json"), numbers)
     summary = [("recipe", recipe.name), ("model", recipe.model), ("data", recipe.data),
                ("epochs run", str(result.get("epochs_run", len(history.get("loss", [])))))]
     summary += [(f"test {k}", f"{v:.4f}") for k, v in (result.get("test_metrics") or {}).items()]
@@ -164,8 +163,7 @@ def write_tuning_report(project_dir: str, objective: str = "val_accuracy") -> st
     lower = lower_is_better(objective)
     scored = [t for t in trials if t["score"] is not None]
     plot_trials(scored, objective, lower, os.path.join(out, "trials.png"))
-    with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump({"objective": objective, "trials": trials}, f, indent=2)
+    write_json(os.path.join(out, "report.json"), {"objective": objective, "trials": trials})
     top = sorted(scored, key=lambda t: t["score"], reverse=not lower)[:1]
     summary = [("trials", str(len(trials))), ("objective", objective)]
     if top:

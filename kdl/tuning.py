@@ -25,6 +25,7 @@ import time
 import keras
 import keras_tuner
 
+from kdl._keras_compat import patch_keras_tuner_save_json, patch_oracle_reload
 from kdl._names import unknown_name_message
 from kdl.engine.loop import build_model, compile_model, prepare_data, train_and_evaluate
 from kdl.models._registry import get_model_builder
@@ -161,6 +162,8 @@ def make_tuner(kind: str, hypermodel: RecipeHyperModel, *, objective: str, max_t
     if kind not in TUNERS:
         raise ValueError(unknown_name_message("tuner", kind, TUNERS))
     direction = metric_mode(objective)
+    patch_keras_tuner_save_json()  # a search killed at any point still reloads,
+    patch_oracle_reload()  # and does not run its finished trials again
     cls = type(f"Kdl{TUNERS[kind].__name__}", (_TrialLog, TUNERS[kind]), {})
     kwargs = dict(hypermodel=hypermodel, objective=keras_tuner.Objective(objective, direction),
                   directory=directory, project_name=hypermodel.recipe.name, overwrite=False,

@@ -1,5 +1,6 @@
 """Faults with real processes: SIGKILL during `kdl train` and during export."""
 
+import glob
 import json
 import os
 import signal
@@ -92,3 +93,151 @@ def test_sigkill_during_export_leaves_no_partial_version(tmp_path):
                       str(work), "--export-dir", str(tmp_path / "exp")], tmp_path)
     assert second["export_path"].endswith(os.path.join("lenet5_fashion_mnist", "2"))
     assert os.path.exists(os.path.join(second["export_path"], "saved_model.pb"))
+
+
+# --- kill -9 at the instant a file is published (tests/_kill_at.py) ----------------------
+# The command killed runs in a subprocess; the runs before and after it run in-process
+# (kdl.cli.main), which saves a TensorFlow start each.
+
+KILLER = str(ROOT / "tests" / "_kill_at.py")
+# Extra kill points per command for `make fuzz` (KDL_FUZZ_KILLS=N); make test runs the fixed ones.
+EXTRA_KILLS = int(os.environ.get("KDL_FUZZ_KILLS", "0"))
+
+
+def killed_at(args, cwd, point, **extra):
+    """Run ``kdl ARGS`` killed at ``point`` (PATTERN:N); returns the exit status (-9 if
+    it got there, 0 if the run ended first)."""
+    out = subprocess.run([sys.executable, KILLER, *args], cwd=cwd,
+                         env=env(KDL_KILL_AT=point, **extra),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode in (0, -signal.SIGKILL), out.stderr[-3000:]
+    return out.returncode
+
+
+def in_process(args, cwd, monkeypatch, capsys):
+    """``kdl ARGS --json`` in this process, from ``cwd``; returns its JSON answer."""
+    from kdl import cli
+
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    status = cli.main([*args, "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def check_whole(directory):
+    """Every JSON file under ``directory`` parses, every PNG decodes, no temporary is visible."""
+    from PIL import Image
+
+    for path in glob.glob(os.path.join(directory, "**", "*"), recursive=True):
+        if path.endswith(".json"):
+            json.load(open(path))
+        elif path.endswith(".png"):
+            Image.open(path).verify()
+
+
+TINY = ["--epochs", "1", "--set", "max_train_examples=2048", "--set", "max_test_examples=1024"]
+
+
+def test_sigkill_while_recording_keeps_the_card_it_would_replace(tmp_path, monkeypatch, capsys):
+    from kdl import cards
+
+    cards_dir = tmp_path / "cards"
+    monkeypatch.setattr(cards, "cards_dir", lambda: str(cards_dir))
+    args = ["train", "mlp_fashion_mnist", *TINY, "--record", "--export-dir", str(tmp_path / "e")]
+    in_process([*args, "--workdir", str(tmp_path / "w0")], tmp_path, monkeypatch, capsys)
+    card = cards_dir / "mlp_fashion_mnist.json"
+    first = card.read_bytes()
+    assert killed_at([*args, "--workdir", str(tmp_path / "w1")], tmp_path,
+                     "mlp_fashion_mnist.json:1", KDL_CARDS_DIR=str(cards_dir)) == -signal.SIGKILL
+    assert card.read_bytes() == first  # the measured card, untouched
+    assert glob.glob(str(cards_dir / "*.json")) == [str(card)]  # the temporary: hidden
+    in_process([*args, "--workdir", str(tmp_path / "w2")], tmp_path, monkeypatch, capsys)
+    assert json.loads(card.read_text())["history"][-1] == json.loads(first)
+    assert os.listdir(cards_dir) == ["mlp_fashion_mnist.json"]  # the dead temporary, gone
+
+
+@pytest.mark.parametrize("nth", [2, *range(3, 3 + EXTRA_KILLS)])
+def test_sigkill_during_report_then_report_again(tmp_path, monkeypatch, capsys, nth):
+    work = tmp_path / "w"
+    in_process(["train", "lenet5_fashion_mnist", "--smoke", "--no-report", "--workdir",
+                str(work), "--export-dir", str(tmp_path / "exp")], tmp_path, monkeypatch, capsys)
+    status = killed_at(["report", str(work)], tmp_path, f"{os.sep}report{os.sep}:{nth}")
+    assert status == -signal.SIGKILL or nth > 2
+    check_whole(str(work / "report"))
+    in_process(["report", str(work)], tmp_path, monkeypatch, capsys)
+    check_whole(str(work / "report"))
+    page = (work / "report" / "index.html").read_text()
+    assert all(f"src='{n}'" in page for n in os.listdir(work / "report") if n.endswith(".png"))
+
+
+def test_sigkill_during_experiment_record_keeps_the_recorded_json(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from kdl import experiments
+
+    name = "gradient_check"
+    experiment = experiments.get_experiment(name)  # full settings = smoke ones, for seconds
+    monkeypatch.setitem(experiments._EXPERIMENTS, name,
+                        dataclasses.replace(experiment, settings=experiment.smoke))
+    args = ["experiment", name, "--record"]
+    in_process(args, tmp_path, monkeypatch, capsys)
+    record = tmp_path / "docs" / "experiments" / f"{name}.json"
+    before = record.read_bytes()
+    assert killed_at(args, tmp_path, f"{name}.json:1",
+                     KDL_EXPERIMENT_SMOKE=name) == -signal.SIGKILL
+    assert record.read_bytes() == before
+    check_whole(str(tmp_path / "docs"))
+    in_process(args, tmp_path, monkeypatch, capsys)
+    check_whole(str(tmp_path / "docs"))
+
+
+TUNE = ["tune", "mlp_fashion_mnist", "--tuner", "random", "--max-trials", "3", "--epochs", "1",
+        "--set", "max_train_examples=2048", "--set", "max_test_examples=512"]
+
+
+# Each trial publishes its trial.json three times and oracle.json three times (begin, end,
+# after end); oracle.json:6 is the instant after trial 1 ended, with the oracle on disk
+# still calling it ongoing (kdl/_keras_compat.py, patch 7).
+@pytest.mark.parametrize("point", ["trial.json:2", "oracle.json:6",
+                                   *[f"{os.sep}trial_:{n}" for n in range(4, 4 + EXTRA_KILLS)]])
+def test_sigkill_during_tune_then_the_same_command_finishes_the_search(tmp_path, monkeypatch,
+                                                                        capsys, point):
+    from kdl.tuning import trials_run
+
+    args = [*TUNE, "--workdir", str(tmp_path / "w")]
+    assert killed_at(args, tmp_path, point) == -signal.SIGKILL
+    check_whole(str(tmp_path / "w"))
+    started = trials_run(str(tmp_path / "w"), "mlp_fashion_mnist")
+    oracle = tmp_path / "w" / "mlp_fashion_mnist" / "oracle.json"
+    ended = set(json.loads(oracle.read_text())["end_order"]) if oracle.exists() else set()
+    out = in_process(args, tmp_path, monkeypatch, capsys)
+    assert len(out["trials"]) == 3 and all(t["status"] == "COMPLETED" for t in out["trials"])
+    check_whole(str(tmp_path / "w"))
+    rerun = [trial for _, trial in trials_run(str(tmp_path / "w"), "mlp_fashion_mnist")]
+    # A trial the oracle had recorded as ended is never redone; the one the kill
+    # interrupted (even between its trial.json and the oracle's) runs once more.
+    assert not ended & set(rerun[len(started):]), (started, rerun, ended)
+    assert len(rerun) <= 3 + 1
+
+
+def test_sigkill_inside_a_trial_retries_that_trial_only(tmp_path, monkeypatch, capsys):
+    from kdl.tuning import trials_run
+
+    args = [*TUNE, "--workdir", str(tmp_path / "w")]
+    proc = subprocess.Popen([sys.executable, "-m", "kdl.cli", *args], cwd=tmp_path, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(trials_run(str(tmp_path / "w"),
+                                                    "mlp_fashion_mnist")) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    started = [t for _, t in trials_run(str(tmp_path / "w"), "mlp_fashion_mnist")]
+    assert len(started) == 2, started
+    out = in_process(args, tmp_path, monkeypatch, capsys)
+    assert len(out["trials"]) == 3
+    rerun = [t for _, t in trials_run(str(tmp_path / "w"), "mlp_fashion_mnist")]
+    assert rerun[:2] == started and rerun[2] == started[1]  # the killed trial, retried
+    assert len(rerun) == 4

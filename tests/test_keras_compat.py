@@ -121,3 +121,66 @@ def test_averaged_weights_survive_a_jitted_call_on_jax_only_with_the_patch(mode,
         assert last.startswith("failed False Array has been deleted"), last
     else:
         assert last == "saved True", last
+
+
+class _TornWrite(Exception):
+    pass
+
+
+# KerasTuner's save_json, killed right after it handed the JSON to its file and before it
+# closed it (the file is truncated and the content still buffered).
+_KILLED_SAVE = """
+import os, signal, sys
+from keras_tuner.src import backend, utils
+from kdl import _keras_compat as compat
+if sys.argv[2] == "patched":
+    assert compat.patch_keras_tuner_save_json()
+real_file, real_open = backend.io.File, open
+
+class Dying:
+    def __init__(self, *args):
+        self.f = real_file(*args)
+    def __enter__(self):
+        self.f.__enter__()
+        return self
+    def __exit__(self, *exc):
+        return self.f.__exit__(*exc)
+    def write(self, text):
+        self.f.write(text)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def dying_open(*args, **kwargs):
+    f = real_open(*args, **kwargs)
+    if "w" in (args[1] if len(args) > 1 else kwargs.get("mode", "r")):
+        write = f.write
+        f.write = lambda text: (write(text), os.kill(os.getpid(), signal.SIGKILL))
+    return f
+
+backend.io.File = Dying
+import builtins
+builtins.open = dying_open
+utils.save_json(sys.argv[1], {"trials": 2, "pad": "x" * 100000})
+"""
+
+
+@pytest.mark.parametrize("mode", ["upstream", "patched"])
+def test_keras_tuner_save_json_killed_mid_write(tmp_path, mode):
+    # If "upstream" fails, KerasTuner writes its state whole now: remove patch 6.
+    import subprocess
+    import sys
+
+    path = tmp_path / "oracle.json"
+    path.write_text('{"trials": 1}')
+    out = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(path), mode],
+                         capture_output=True, text=True)
+    assert out.returncode == -9, out.stderr[-2000:]
+    if mode == "upstream":
+        assert compat.keras_tuner_save_json_is_torn()
+        assert path.read_text() != '{"trials": 1}', "KerasTuner's save_json is atomic now"
+    else:
+        assert path.read_text() == '{"trials": 1}'
+
+
+def test_oracle_still_saves_an_ended_trial_as_ongoing():
+    # If this fails, KerasTuner no longer retries finished trials after a kill: drop patch 7.
+    assert compat.oracle_retries_ended_trials()

@@ -10,13 +10,13 @@ evaluates on the test split and returns the metrics. Library code: it never read
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
 import keras
 
 from kdl import callbacks as kdl_callbacks
+from kdl._files import atomic_path, write_json
 from kdl.engine.distribute import is_chief
 from kdl.engine.pretrain import pretrain
 from kdl.engine.regularize import apply_regularizers, initialize_data_dependent
@@ -198,8 +198,9 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
                          time.perf_counter() - start, train_s, dict(history.history), data,
                          pretrain_report, workdir, record)
     if is_chief():
-        model.save(os.path.join(workdir, "model.keras"))
-        with open(os.path.join(workdir, "result.json"), "w") as f:
-            json.dump({**result.summary(), **record, "pretrain": pretrain_report,
-                       "epoch_seconds": counter.epoch_seconds}, f, indent=2, default=str)
+        with atomic_path(os.path.join(workdir, "model.keras")) as tmp:
+            model.save(tmp)
+        write_json(os.path.join(workdir, "result.json"),
+                   {**result.summary(), **record, "pretrain": pretrain_report,
+                    "epoch_seconds": counter.epoch_seconds}, default=str)
     return result

@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import sys
+from kdl._files import write_json
 from kdl.errors import KdlError, PathError
 
 _HELD: dict[str, int] = {}  # lock path -> open file descriptor, for this process
@@ -127,8 +128,5 @@ def check_resumable(recipe, workdir: str) -> bool:
                 f"{workdir} holds an interrupted run of another configuration (it differs in "
                 f"{', '.join(differs)}): resume it with the same settings, or use another "
                 f"--workdir. Received: " + ", ".join(f"{k}={config.get(k)!r}" for k in differs))
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=2)
-    os.replace(tmp, path)
+    write_json(path, config)
     return resuming

@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import importlib
-import json
 import os
 import pkgutil
 import time
 from collections.abc import Callable
 
+from kdl._files import write_json
 from kdl._names import unknown_name_message
 
 
@@ -94,9 +94,7 @@ def run_experiment(name: str, *, smoke: bool = False, seeds: int = 1,
               "supported": bool(supported), "verdict": why, "figure": figure,
               "seconds": round(time.perf_counter() - start, 1)}
     path = os.path.join(out, f"{name}.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=2, default=float)
-    os.replace(path + ".tmp", path)
+    write_json(path, record, default=float)
     record["json"] = path
     return record
 

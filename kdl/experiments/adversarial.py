@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import accuracy, fashion_mnist, trained_lenet5
 
 
@@ -103,8 +103,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
             ax.axis("off")
     fig.suptitle(f"top: test images and predictions; bottom: FGSM at epsilon {eps:g} "
                  f"(red: wrong)", fontsize=10)
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     return {"clean_accuracy": float(np.mean(clean)), "fgsm_accuracy": mean_fgsm,
             "noise_accuracy": mean_noise,
             "table": [{"epsilon": e, "FGSM accuracy": mean_fgsm[str(e)],

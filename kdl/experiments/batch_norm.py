@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import fashion_mnist
 
 
@@ -91,8 +91,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     loss_ax.set_title(f"training loss, seed {seeds[0]}")
     loss_ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     table = [{"learning rate": lr, "without BN": a, "with BN": b}
              for lr, a, b in zip(rates, mean["plain"], mean["batch_norm"], strict=True)]
     return {"accuracy": mean, "accuracy_per_seed": acc, "table": table}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import accuracy, fashion_mnist, trained_lenet5
 
 
@@ -132,8 +132,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     fig.suptitle(f"LeNet-5 after {settings['epochs']} epochs on {settings['train_examples']} "
                  f"Fashion-MNIST images (seed {seeds[0]}); filter correlation "
                  f"{np.mean(smooth['initial']):.2f} -> {np.mean(smooth['trained']):.2f}")
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     result = {"filter_smoothness": {k: float(np.mean(v)) for k, v in smooth.items()},
               "saliency_on_object": float(np.mean(shares)), "object_area": float(np.mean(areas)),
               "test_accuracy": float(np.mean(accs))}

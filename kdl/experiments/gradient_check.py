@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -137,7 +137,6 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     return {"max_relative_error": worst, "per_seed": per_seed, "epsilon_sweep": sweep,
             "table": [{"component": n, "max relative error (float64)": worst[n]} for n in names]}

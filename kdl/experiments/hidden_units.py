@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import fashion_mnist
 
 LARGE_INIT = {"class_name": "RandomNormal", "config": {"stddev": 1.0}}
@@ -94,8 +94,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     dead.set_title(f"MLP {settings['hidden_units']}, Adam, {len(seeds)} seed(s)")
     sat.set_title("N(0, 1) weights against Glorot's")
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     final = {name: curve[-1] for name, curve in mean.items()}
     return {"curves": mean, "final": final,
             "test_accuracy": {n: float(np.mean(v)) for n, v in test.items()},

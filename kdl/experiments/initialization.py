@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import fashion_mnist
 
 SCHEMES = {"naive": "naive", "glorot": "glorot_normal", "he": "he_normal"}
@@ -134,8 +134,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
                       f"{len(seeds)} seed(s)", fontsize=9)
     axes[2].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     ratio = {k: v[-1] / v[0] if v[0] else 0.0 for k, v in act_std.items()}
     table = [{"activation/init": k, **{f"depth {d}": mean[k][str(d)] for d in settings["depths"]}}
              for k in mean]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import fashion_mnist, mean_curve, optimizer
 
 # The usual starting learning rates: 0.01-0.1 for SGD and its momentum forms, 1e-3 for
@@ -80,8 +80,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     bar.set_ylabel("test accuracy")
     bar.set_title(f"after {settings['epochs']} epochs ({settings['test_examples']} test images)")
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     final = {name: curve[-1] for name, curve in mean.items()}
     return {"loss_curves": mean, "loss_curves_per_seed": curves, "final_train_loss": final,
             "test_accuracy": {n: float(np.mean(v)) for n, v in test_accuracy.items()},

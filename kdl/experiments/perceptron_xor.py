@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
 TARGETS = {"AND": [0, 0, 0, 1], "OR": [0, 1, 1, 1], "XOR": [0, 1, 1, 0]}
@@ -95,8 +95,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     axes[4].set_ylim(-0.02, 1.02)
     axes[4].set_title(f"perceptron on XOR, {len(seeds)} seed(s)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     table = [{"model": "perceptron", "task": t, "final errors (mean)": float(np.mean(v))}
              for t, v in final.items()]
     table.append({"model": f"2-{settings['mlp_hidden']}-1 tanh net", "task": "XOR",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import fashion_mnist
 
 
@@ -88,8 +88,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     table = [{"labels": n, "scratch": mean["scratch"][str(f)],
               "pretrained": mean["pretrained"][str(f)], "gain": gain[str(f)]}
              for n, f in zip(labels, fractions, strict=True)]

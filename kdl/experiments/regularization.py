@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import fashion_mnist
 
 VARIANTS = ("none", "l2", "dropout", "early_stopping", "augmentation")
@@ -116,8 +116,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
                        f"{len(seeds)} seed(s))")
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     final_gap = {v: float(np.mean(g)) for v, g in gap.items()}
     test_acc = {v: float(np.mean(t)) for v, t in test.items()}
     final_val = {v: float(np.mean(x)) for v, x in val_loss.items()}

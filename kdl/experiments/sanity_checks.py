@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 
 # Hidden weights of standard deviation 1: activations, and so logits, in the hundreds, a
 # confident wrong guess. (On LeNet-5, whose classifier starts at Glorot's scale; kdl's MLP
@@ -87,8 +87,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     keys = ("initial_loss", "initial_loss_ok", "final_loss", "reached", "steps")
     table = [{"model": name, **{k: r[k] for k in keys}} for name, r in runs.items()]
     table.append({"model": "lenet5, N(0, 1) weights", **{k: control[k] for k in keys}})

@@ -19,7 +19,7 @@ import tempfile
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 
 
 def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
@@ -117,8 +117,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("hidden units")
     fig.colorbar(shown, ax=axes, label="validation accuracy (digits, 40% held out)")
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     mean_best = {k: float(np.mean(v)) for k, v in best.items()}
     mean_distinct = {k: float(np.mean(v)) for k, v in distinct.items()}
     return {"best": mean_best, "best_per_seed": best, "distinct_learning_rates": mean_distinct,

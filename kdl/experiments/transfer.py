@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 from kdl.experiments._common import accuracy, fashion_mnist, trained_lenet5
 
 SOURCE, TARGET = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
@@ -98,8 +98,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     table = [{"labels per class": n, **{k: mean[k][str(n)] for k in KINDS}} for n in counts]
     return {"accuracy": mean, "accuracy_per_seed": acc,
             "source_accuracy": float(np.mean(source_acc)), "table": table}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.plots import pyplot
+from kdl.plots import pyplot, save_figure
 
 
 def target(x: np.ndarray) -> np.ndarray:
@@ -75,8 +75,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     err.set_title("error against width")
     err.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(figure)
-    plt.close(fig)
+    save_figure(fig, figure)
     return {"widths": list(settings["widths"]), "mse": mse.tolist(), "mse_per_seed": per_seed,
             "table": [{"hidden units": w, "MSE": m} for w, m in zip(settings["widths"], mse,
                                                                    strict=True)]}

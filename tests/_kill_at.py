@@ -1,0 +1,43 @@
+"""Run the kdl CLI and SIGKILL it at a chosen instant: ``python tests/_kill_at.py ARGS``.
+
+``KDL_KILL_AT=PATTERN:N`` kills the process at the N-th file published (``os.replace``)
+whose destination contains PATTERN, after the new content is complete and before it is
+in place: the worst moment for a writer that is not atomic. ``KDL_CARDS_DIR`` points the
+cards at a test's folder; ``KDL_EXPERIMENT_SMOKE=NAME`` gives experiment NAME its smoke
+settings as its full ones, so ``--record`` can be killed in seconds.
+"""
+
+import os
+import signal
+import sys
+
+if os.environ.get("KDL_KILL_AT"):
+    pattern, _, nth = os.environ["KDL_KILL_AT"].rpartition(":")
+    real_replace, seen = os.replace, [0]
+
+    def replace(src, dst, *args, **kwargs):
+        if pattern in os.fspath(dst):
+            seen[0] += 1
+            if seen[0] == int(nth):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst, *args, **kwargs)
+
+    os.replace = replace
+
+if os.environ.get("KDL_CARDS_DIR"):
+    from kdl import cards
+
+    cards.cards_dir = lambda: os.environ["KDL_CARDS_DIR"]
+
+if os.environ.get("KDL_EXPERIMENT_SMOKE"):
+    import dataclasses
+
+    from kdl import experiments
+
+    name = os.environ["KDL_EXPERIMENT_SMOKE"]
+    experiment = experiments.get_experiment(name)
+    experiments._EXPERIMENTS[name] = dataclasses.replace(experiment, settings=experiment.smoke)
+
+from kdl.cli import main  # noqa: E402
+
+sys.exit(main(sys.argv[1:]))
