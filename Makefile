@@ -58,12 +58,17 @@ test: setup
 test-fast: setup
 	$(PYTEST) -m "not slow" tests
 
-# The fuzz of tests/test_fuzz.py with thousands of cases (make test runs a bounded few).
+# The fuzz of tests/test_fuzz.py with thousands of cases (make test runs a bounded few):
+# overrides, data files corrupted at random offsets, every command's options; then the
+# kill tests of tests/test_faults.py at FUZZ_KILLS more instants each.
 FUZZ_EXAMPLES ?= 3000
+FUZZ_KILLS ?= 6
 fuzz: setup
+	rm -f docs/fuzz.json
 	KDL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KDL_FUZZ_OUT=docs/fuzz.json \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider \
-	  tests/test_fuzz.py -k fuzzed -s
+	  KDL_FUZZ_COMMAND="make fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES)" \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py -k fuzzed -s
+	KDL_FUZZ_KILLS=$(FUZZ_KILLS) $(PYTEST) -p no:cacheprovider tests/test_faults.py -k sigkill
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all

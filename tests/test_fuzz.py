@@ -9,6 +9,7 @@ both the workdir and export directory are never created. `make fuzz` runs thousa
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 
@@ -188,16 +189,7 @@ def test_fuzzed_overrides_start_a_run_or_say_one_line(tmp_path, capsys, no_train
     assert outcomes["refused"] > 0
     print(f"kdl fuzz: {examples} cases, {outcomes['started']} runs started, "
           f"{outcomes['refused']} refused in one line, 0 tracebacks")
-    if os.environ.get("KDL_FUZZ_OUT"):  # make fuzz: the count, for the docs
-        import time
-
-        from kdl.platform import hardware, machine_line
-
-        record = {"command": f"make fuzz FUZZ_EXAMPLES={examples}", "examples": examples,
-                  **outcomes, "tracebacks": 0, "machine": machine_line(hardware()),
-                  "date": time.strftime("%Y-%m-%d", time.gmtime())}
-        with open(os.environ["KDL_FUZZ_OUT"], "w") as f:
-            json.dump(record, f, indent=2)
+    record_fuzz("overrides", examples, outcomes)
 
 
 def test_the_other_commands_refuse_bad_paths_and_options_in_one_line(tmp_path, capsys):
@@ -233,3 +225,169 @@ def test_the_other_commands_refuse_bad_paths_and_options_in_one_line(tmp_path, c
         assert sorted(p.name for p in tmp_path.rglob("*")) == before, argv
 
     case()
+
+
+def record_fuzz(kind: str, examples: int, outcomes: dict) -> None:
+    """``make fuzz`` (KDL_FUZZ_OUT): this test's counts, one section of the JSON the docs render."""
+    if not os.environ.get("KDL_FUZZ_OUT"):
+        return
+    import time
+
+    from kdl._files import write_json
+    from kdl.platform import hardware, machine_line
+
+    path = os.environ["KDL_FUZZ_OUT"]
+    record = json.load(open(path)) if os.path.exists(path) else {}
+    record = record if "sections" in record else {"sections": {}}
+    record["sections"][kind] = {"examples": examples, **outcomes, "tracebacks": 0,
+                                "machine": machine_line(hardware()),
+                                "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                                "command": os.environ.get("KDL_FUZZ_COMMAND", "make fuzz")}
+    write_json(path, record)
+
+
+def _small_idx_dir(directory, gz: bool):
+    """MNIST-layout files of 600 train and 200 test Fashion-MNIST images (a fuzz case reads
+    them in milliseconds)."""
+    import gzip
+    import struct
+
+    from kdl.data.idx import load_idx_directory
+    from tests.conftest import FMNIST_DIR
+
+    (xt, yt), (xs, ys) = load_idx_directory(FMNIST_DIR)
+    directory.mkdir()
+    for stem, array, code in (("train-images-idx3-ubyte", xt[:600, ..., 0], 3),
+                              ("train-labels-idx1-ubyte", yt[:600], 1),
+                              ("t10k-images-idx3-ubyte", xs[:200, ..., 0], 3),
+                              ("t10k-labels-idx1-ubyte", ys[:200], 1)):
+        raw = struct.pack(">HBB", 0, 0x08, code) + struct.pack(f">{code}I", *array.shape) + \
+            array.astype("uint8").tobytes()
+        path = directory / (stem + (".gz" if gz else ""))
+        path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
+    return directory
+
+
+def test_fuzzed_data_files_start_a_run_or_say_one_line(tmp_path, capsys, monkeypatch,
+                                                        no_training):
+    """Each of the four files truncated, or bytes overwritten, at random offsets (raw and
+    gzipped): the run starts on data that is still well-formed, or it is one line."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from kdl.data import sources
+
+    clean = {gz: _small_idx_dir(tmp_path / f"clean{int(gz)}", gz) for gz in (False, True)}
+    examples = int(os.environ.get("KDL_FUZZ_EXAMPLES", "30"))
+    outcomes = {"started": 0, "refused": 0}
+
+    @settings(max_examples=examples, deadline=None, derandomize=examples <= 40,
+              suppress_health_check=list(HealthCheck))
+    @given(st.booleans(), st.sampled_from(["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+           st.sampled_from(["truncate", "overwrite"]), st.floats(0, 1), st.binary(min_size=1,
+                                                                                max_size=16))
+    def case(gz, stem, how, where, junk):
+        import shutil
+
+        data = tmp_path / "data"
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(clean[gz], data)
+        path = data / (stem + (".gz" if gz else ""))
+        raw = path.read_bytes()
+        at = min(int(where * len(raw)), len(raw) - 1)
+        path.write_bytes(raw[:at] if how == "truncate" else raw[:at] + junk + raw[at + len(junk):])
+        monkeypatch.setenv("KDL_DATA_DIR", str(data))
+        monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", str(data))
+        out = tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        try:
+            status = _train(out)
+        except _Started:
+            outcomes["started"] += 1
+        else:
+            err = capsys.readouterr().err.strip()
+            assert status == 2, (stem, how, at, err)
+            assert len(err.splitlines()) == 1 and err.startswith("kdl: error: "), err
+            outcomes["refused"] += 1
+        assert os.listdir(out) == []
+
+    case()
+    assert outcomes["refused"] > 0
+    print(f"kdl data fuzz: {examples} cases, {outcomes['started']} started, "
+          f"{outcomes['refused']} refused in one line, 0 tracebacks")
+    record_fuzz("data", examples, outcomes)
+
+
+def test_fuzzed_options_of_every_command_start_or_say_one_line(tmp_path, capsys, monkeypatch,
+                                                               no_training):
+    """Every option of tune, experiment, evaluate, export, list and cards, read from the
+    parser itself, given values of the wrong type, out of range, empty, huge or unicode:
+    the command reaches its work (stopped there) or says one line; nothing is written."""
+    import argparse
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from kdl import experiments, tuning
+    from kdl.engine import loop
+
+    def started(*args, **kwargs):
+        raise _Started
+
+    for module, name in ((tuning, "search"), (experiments, "run_experiment"),
+                         (loop, "prepare_data")):
+        monkeypatch.setattr(module, name, started)
+    positionals = {"tune": ["mlp_fashion_mnist"], "experiment": ["optimizers"],
+                   "evaluate": ["lenet5_fashion_mnist"], "export": ["lenet5_fashion_mnist"],
+                   "list": [], "cards": []}
+    sub = next(a for a in cli.build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+    options = {cmd: [a for a in sub.choices[cmd]._actions if a.option_strings
+                     and a.dest not in ("help", "chief", "worker", "oracle_address",
+                                        "oracle_port", "connect_timeout")]
+               for cmd in positionals}
+    workdir = tmp_path / "work"
+    cases = st.sampled_from(sorted(positionals)).flatmap(lambda cmd: st.tuples(
+        st.just(cmd), st.lists(st.tuples(st.sampled_from(options[cmd]) if options[cmd]
+                                         else st.nothing(),
+                                         st.one_of(st.sampled_from(VALUES),
+                                                   st.text(max_size=6))),
+                               max_size=3 if options[cmd] else 0)))
+    examples = int(os.environ.get("KDL_FUZZ_EXAMPLES", "30"))
+    outcomes = {"started": 0, "refused": 0}
+
+    @settings(max_examples=examples, deadline=None, derandomize=examples <= 40,
+              suppress_health_check=list(HealthCheck))
+    @given(cases)
+    def case(command):
+        cmd, chosen = command
+        argv = [cmd, *positionals[cmd]]
+        for action, value in chosen:
+            if action.dest in ("workdir", "export_dir", "out"):
+                value = str(workdir / "x")  # paths: the other fuzz's; here, nothing written
+            argv += [action.option_strings[-1]] + ([] if action.nargs == 0 else [value])
+        if cmd in ("evaluate", "export"):
+            argv += ["--workdir", str(workdir / "none")]
+        monkeypatch.chdir(tmp_path)
+        try:
+            status = cli.main(argv)
+        except _Started:
+            outcomes["started"] += 1
+            return
+        except SystemExit as e:  # argparse's own refusals: Parser.error, one line
+            status = e.code
+        if True:
+            err = capsys.readouterr().err.strip()
+            if status == 0:  # list and cards on any pattern
+                outcomes["started"] += 1
+            else:
+                assert status == 2, (argv, err)
+                assert len(err.splitlines()) == 1, (argv, err)
+                assert re.match(r"kdl( [a-z]+)?: error: ", err), (argv, err)
+                outcomes["refused"] += 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], argv
+
+    case()
+    assert outcomes["refused"] > 0
+    record_fuzz("options", examples, outcomes)

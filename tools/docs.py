@@ -164,14 +164,23 @@ def sdae() -> str:
     return "\n".join(out) or "Not yet recorded."
 
 
+FUZZ_SECTIONS = {"overrides": "`kdl train --set` overrides of every recipe field",
+                 "data": "data files truncated or overwritten at random offsets",
+                 "options": "every option of tune, experiment, evaluate, export, list, cards"}
+
+
 def fuzz() -> str:
     path = os.path.join(DOCS, "fuzz.json")
     if not os.path.exists(path):
         return "No `make fuzz` run recorded yet."
-    r = _load(path)
-    return (f"`{r['command']}` ({r['machine']}, {r['date']}): {r['examples']} cases, "
-            f"{r['started']} runs that started, {r['refused']} refused in one line with exit "
-            f"status 2, {r['tracebacks']} tracebacks; nothing written in any of them.")
+    sections = _load(path).get("sections", {})
+    lines = ["| what | cases | started | refused in one line (exit 2) | tracebacks | run |",
+             "|---|---|---|---|---|---|"]
+    for kind, r in sections.items():
+        lines.append(f"| {FUZZ_SECTIONS.get(kind, kind)} | {r['examples']} | {r['started']} | "
+                     f"{r['refused']} | {r['tracebacks']} | `{r['command']}`, {r['machine']}, "
+                     f"{r['date']} |")
+    return "\n".join(lines) + "\n\nNothing was written in any case that was refused."
 
 
 def results() -> str:

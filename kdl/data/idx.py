@@ -11,6 +11,7 @@ import gzip
 import math
 import os
 import struct
+import zlib
 
 import numpy as np
 from kdl.errors import DataError
@@ -30,7 +31,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             raw = f.read()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise IDXError(f"Cannot read IDX file {path}: {e}") from None
     if len(raw) < 4:
         raise IDXError(f"IDX file {path} is truncated: {len(raw)} bytes, no header.")

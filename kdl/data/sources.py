@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from kdl.data.idx import find_idx_files, load_idx_directory
-from kdl.errors import KdlError
+from kdl.errors import DataError, KdlError
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -84,17 +84,23 @@ def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays",
         if x.ndim == 3:
             x = x[..., None]
         if x.ndim != 4 or len(x) != len(y):
-            raise ValueError(
+            raise DataError(
                 f"Images must be [N, H, W] or [N, H, W, C] with one label each. "
                 f"Received: x_{split}.shape={x.shape}, y_{split}.shape={y.shape}"
             )
         if x.dtype != np.uint8:
             if x.min() < 0 or x.max() > 255:
-                raise ValueError(
+                raise DataError(
                     f"Images must be uint8 or values in [0, 255]. "
                     f"Received: x_{split} in [{x.min()}, {x.max()}]"
                 )
             x = x.astype(np.uint8)
+        bad = np.flatnonzero((y < 0) | (y >= len(class_names) if class_names else y < 0))
+        if len(bad):
+            most = f" to {len(class_names) - 1}" if class_names else " from 0"
+            raise DataError(
+                f"Labels of {name} must be class ids 0{most}: {len(bad)} are not, first "
+                f"y_{split}[{bad[0]}]={y[bad[0]]} (from {source}). Received: source={source!r}")
         arrays[split] = (x, y.astype("int64"))
     (xt, yt), (xv, yv) = carve_validation(*arrays["train"], validation_fraction, seed)
     arrays = {"train": (xt, yt), "validation": (xv, yv), "test": arrays["test"]}
