@@ -65,7 +65,7 @@ FUZZ_EXAMPLES ?= 3000
 FUZZ_KILLS ?= 6
 fuzz: setup
 	rm -f docs/fuzz.json
-	KDL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KDL_FUZZ_OUT=docs/fuzz.json \
+	KDL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KDL_FUZZ_OUT=$(CURDIR)/docs/fuzz.json \
 	  KDL_FUZZ_COMMAND="make fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES)" \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py -k fuzzed -s
 	KDL_FUZZ_KILLS=$(FUZZ_KILLS) $(PYTEST) -p no:cacheprovider tests/test_faults.py -k sigkill

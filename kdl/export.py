@@ -27,9 +27,11 @@ import time
 
 import keras
 
+from kdl._files import write_json
+from kdl.errors import KdlError
 from kdl.platform import hardware, machine_line, versions
 from kdl.tasks import get_task
-from kdl.errors import KdlError
+from kdl.tasks.images import RESIZE
 
 META_FILE = "kdl.json"
 
@@ -73,18 +75,19 @@ def load_export(path: str):
     return tf.saved_model.load(version), meta, version
 
 
-def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5):
+def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5,
+                  class_names=None):
     """An archive with ``task``'s two signatures for ``model`` and a ``write_out(path)``:
     ``keras.export.ExportArchive`` on TensorFlow; on JAX, Keras exports the model's forward
     pass (jax2tf) and :class:`_TFArchive` adds the same TensorFlow signatures; on PyTorch,
     :class:`_ViaTensorFlow` exports the model's ``.keras`` file from a TensorFlow process."""
     if keras.backend.backend() == "torch":
-        return _ViaTensorFlow(model, task, vocabulary, top_k)
+        return _ViaTensorFlow(model, task, vocabulary, top_k, class_names)
     if keras.backend.backend() != "tensorflow":
-        return _TFArchive.around(model, task, vocabulary, top_k)
+        return _TFArchive.around(model, task, vocabulary, top_k, class_names)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    get_task(task).add_endpoints(archive, model, vocabulary, top_k)
+    get_task(task).add_endpoints(archive, model, vocabulary, top_k, class_names)
     return archive
 
 
@@ -112,7 +115,7 @@ class _TFArchive:
         self.signatures = {}
 
     @classmethod
-    def around(cls, model: keras.Model, task: str, vocabulary, top_k: int):
+    def around(cls, model: keras.Model, task: str, vocabulary, top_k: int, class_names=None):
         import tempfile
 
         import tensorflow as tf
@@ -136,7 +139,7 @@ class _TFArchive:
             absl.logging.set_verbosity(level)
         archive.track(loaded)
         get_task(task).add_endpoints(archive, _ForwardPass(loaded.forward, model.input_shape),
-                                     vocabulary, top_k)
+                                     vocabulary, top_k, class_names)
         return archive
 
     def track(self, resource) -> None:
@@ -166,8 +169,9 @@ class _ViaTensorFlow:
     (pinned to another torch than kdl's), so the model goes through its backend-neutral
     ``.keras`` file to a TensorFlow-backend process, which writes the usual archive."""
 
-    def __init__(self, model: keras.Model, task: str, vocabulary, top_k: int):
+    def __init__(self, model: keras.Model, task: str, vocabulary, top_k: int, class_names=None):
         self.model, self.task, self.vocabulary, self.top_k = model, task, vocabulary, top_k
+        self.class_names = class_names
 
     def write_out(self, path: str, verbose: bool = False) -> None:
         import subprocess
@@ -178,7 +182,9 @@ class _ViaTensorFlow:
             model_path = os.path.join(scratch, "model.keras")
             self.model.save(model_path)
             args = {"model": model_path, "path": path, "task": self.task, "top_k": self.top_k,
-                    "vocabulary": None if self.vocabulary is None else list(self.vocabulary)}
+                    "vocabulary": None if self.vocabulary is None else list(self.vocabulary),
+                    "class_names": None if self.class_names is None else
+                    [str(c) for c in self.class_names]}
             code = ("import json, sys; from kdl.export import _write_from_keras_file; "
                     "_write_from_keras_file(**json.loads(sys.argv[1]))")
             env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -189,7 +195,8 @@ class _ViaTensorFlow:
             raise RuntimeError(f"Exporting through TensorFlow failed: {last}")
 
 
-def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabulary) -> None:
+def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabulary,
+                           class_names=None) -> None:
     """The TensorFlow side of :class:`_ViaTensorFlow` (run with KERAS_BACKEND=tensorflow)."""
     import kdl.layers  # noqa: F401  (registers kdl's serializable layers)
     import kdl.losses  # noqa: F401  (and losses, which a .keras file names even uncompiled)
@@ -198,7 +205,7 @@ def _write_from_keras_file(model: str, path: str, task: str, top_k: int, vocabul
     # The forward pass is all an export needs: no loss or optimizer to rebuild (a recipe's
     # loss, e.g. kdl's label smoothing, need not be importable here).
     loaded = keras.saving.load_model(model, safe_mode=True, compile=False)
-    build_archive(loaded, task, vocabulary, top_k).write_out(path, verbose=False)
+    build_archive(loaded, task, vocabulary, top_k, class_names).write_out(path, verbose=False)
 
 
 def _publish(tmp: str, base: str) -> str:
@@ -216,17 +223,21 @@ def _publish(tmp: str, base: str) -> str:
 
 
 def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,
-                       metadata: dict | None = None, vocabulary=None, provenance=None) -> str:
+                       metadata: dict | None = None, vocabulary=None, provenance=None,
+                       class_names=None, examples=None) -> str:
     """Export ``model`` to ``export_dir/name/<next version>``; returns the version's path.
 
     ``provenance``: the run's record (:func:`kdl.platform.provenance`), written into ``kdl.json``
-    as it is; without one, the versions and machine of this process."""
+    as it is; without one, the versions and machine of this process. ``class_names``: the
+    strings the signatures answer with. ``examples``: a few ``uint8`` test images; with
+    them the version holds ``request.json`` (TF Serving's REST body for ``serving_bytes``)
+    and ``expected.json`` (what this SavedModel answers to it)."""
     base = os.path.join(export_dir, name)
     os.makedirs(base, exist_ok=True)
     start = time.perf_counter()
     tmp = os.path.join(base, f".tmp-{os.getpid()}-{int(time.time() * 1e6)}")
     try:
-        archive = build_archive(model, task, vocabulary)
+        archive = build_archive(model, task, vocabulary, class_names=class_names)
         archive.write_out(tmp, verbose=False)
         if provenance is None:
             hw = hardware()
@@ -235,18 +246,63 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
             **(metadata or {}),
             **provenance,
             "params": int(model.count_params()),
-            "export_s": round(time.perf_counter() - start, 3),
             "signatures": list(get_task(task).signatures),
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if "serving_bytes" in meta["signatures"]:
+            meta["serving_bytes"] = {"size": list(model.input_shape[1:3]),
+                                     "channels": int(model.input_shape[-1]), **RESIZE}
         if vocabulary is not None:
             meta["vocabulary"] = list(vocabulary)
-        with open(os.path.join(tmp, META_FILE), "w") as f:
-            json.dump(meta, f, indent=2, default=str)
+        if examples is not None and "serving_bytes" in meta["signatures"]:
+            write_request(tmp, examples)
+        meta["export_s"] = round(time.perf_counter() - start, 3)
+        write_json(os.path.join(tmp, META_FILE), meta, default=str)
         return _publish(tmp, base)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+REQUEST_FILE, EXPECTED_FILE = "request.json", "expected.json"
+# serve-check's tolerance on every float a signature answers (probabilities, reconstructions):
+# the three signatures differ only in how the same pixels arrive.
+TOLERANCE = 1e-4
+
+
+def _answer(outputs) -> list[dict]:
+    """A signature's outputs as TF Serving's REST "predictions" rows."""
+    import numpy as np
+
+    columns = {k: v.numpy() for k, v in outputs.items()}
+    rows = []
+    for i in range(len(next(iter(columns.values())))):
+        row = {}
+        for k, v in sorted(columns.items()):
+            x = v[i]
+            row[k] = (x.decode() if isinstance(x, bytes) else
+                      [t.decode() for t in x] if getattr(x, "dtype", None) is np.dtype(object) else
+                      np.asarray(x).tolist())
+        rows.append(row)
+    return rows
+
+
+def write_request(version: str, examples) -> None:
+    """``request.json`` (PNGs, base64, for ``serving_bytes``) and ``expected.json`` (the
+    SavedModel in ``version`` on them) into ``version``."""
+    import base64
+
+    import tensorflow as tf
+
+    encoded = [tf.io.encode_png(tf.constant(x)).numpy() for x in examples]
+    request = {"signature_name": "serving_bytes",
+               "instances": [{"b64": base64.b64encode(b).decode()} for b in encoded]}
+    loaded = tf.saved_model.load(version)
+    answer = _answer(loaded.signatures["serving_bytes"](images=tf.constant(encoded)))
+    write_json(os.path.join(version, REQUEST_FILE), request)
+    write_json(os.path.join(version, EXPECTED_FILE),
+               {"predictions": answer, "tolerance": TOLERANCE,
+                "note": "what this version answers to request.json on every image signature"})
 
 
 def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
@@ -257,9 +313,48 @@ def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
     extra = get_task(recipe.task).export_metadata(data)
     meta = {**summary, "recipe": recipe.name, "config": recipe.to_dict(),
             "class_names": extra["class_names"]}
+    examples = None
+    if "serving_bytes" in get_task(recipe.task).signatures:
+        examples = _first_test_images(data, 3)
+        meta["input_stats"] = input_stats(data)
     return export_saved_model(model, export_dir, recipe.name, task=recipe.task, metadata=meta,
                               vocabulary=data.vocabulary if "vocabulary" in extra else None,
-                              provenance=provenance)
+                              provenance=provenance, class_names=extra.get("class_names"),
+                              examples=examples)
+
+
+def _first_test_images(data, n: int):
+    import numpy as np
+
+    for x, _ in data.test.take(1):
+        return np.asarray(x[:n]).astype("uint8")
+    return None
+
+
+def input_stats(data, limit: int = 4096) -> dict:
+    """The training images' border (the outermost ring of pixels): its mean per image, as
+    mean and std over up to ``limit`` images. `kdl predict` notes an image whose border is
+    far from it (a light background where the data is light-on-dark): the model cannot."""
+    import numpy as np
+
+    if data.train_arrays is not None:
+        x = np.asarray(data.train_arrays[0][:limit], dtype="float32")
+    else:
+        x = np.concatenate([np.asarray(b[0], dtype="float32") for b in data.test.take(8)])
+    per_image = border_means(x)
+    return {"border_mean": round(float(per_image.mean()), 2),
+            "border_std": round(float(per_image.std()), 2), "images": int(len(x))}
+
+
+def border_means(images):
+    """Each image's mean over its outermost ring of pixels (images: [N, H, W, C])."""
+    import numpy as np
+
+    x = np.asarray(images, dtype="float32")
+    ring = np.concatenate([x[:, 0].reshape(len(x), -1), x[:, -1].reshape(len(x), -1),
+                           x[:, 1:-1, 0].reshape(len(x), -1), x[:, 1:-1, -1].reshape(len(x), -1)],
+                          axis=1)
+    return ring.mean(1)
 
 
 def serving_input(loaded, signature: str = "serving_default"):

@@ -50,7 +50,7 @@ def test_run_on_another_backend_exports_a_saved_model_that_serves_its_prediction
     ran = json.loads((tmp_path / "w" / "recipe.json").read_text())
     assert ran["jit_compile"] is (backend == "jax")
     loaded = tf.saved_model.load(str(tmp_path / "e" / "lenet5_fashion_mnist" / "1"))
-    assert set(loaded.signatures) == {"serving_default", "serving_float"}
+    assert set(loaded.signatures) == {"serving_default", "serving_float", "serving_bytes"}
     images = load_image_dataset("fashion_mnist").arrays["test"][0][:16]
     served = loaded.signatures["serving_default"](tf.constant(images))
     model = keras.saving.load_model(tmp_path / "w" / "model.keras", safe_mode=True, compile=False)
@@ -58,6 +58,14 @@ def test_run_on_another_backend_exports_a_saved_model_that_serves_its_prediction
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
     assert served["class_ids"].dtype == tf.int64
     np.testing.assert_array_equal(served["class_ids"].numpy(), expected.argmax(-1))
+    # The bytes a TF Serving client sends, answered with class names, on every backend.
+    pngs = tf.constant([tf.io.encode_png(x).numpy() for x in images[:4]])
+    by_bytes = loaded.signatures["serving_bytes"](images=pngs)
+    np.testing.assert_allclose(by_bytes["probabilities"].numpy(), expected[:4], atol=1e-5)
+    names = json.loads((tmp_path / "e" / "lenet5_fashion_mnist" / "1" / "kdl.json")
+                       .read_text())["class_names"]
+    assert [n.decode() for n in by_bytes["class_names"].numpy()] == \
+        [names[i] for i in expected[:4].argmax(-1)]
 
 
 def test_tf_distribute_is_refused_on_other_backends(tmp_path):

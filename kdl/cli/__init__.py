@@ -15,7 +15,7 @@ import os
 import sys
 
 import kdl  # noqa: F401  (sets KERAS_BACKEND before TensorFlow loads)
-from kdl.cli import evaluate, experiment, listing, predict, report, train, tune
+from kdl.cli import evaluate, experiment, listing, predict, report, serve_check, train, tune
 from kdl.cli.common import Parser, UsageError
 
 _WITHOUT_TENSORFLOW = ("list", "cards")
@@ -33,6 +33,7 @@ def build_parser() -> Parser:
     tune.add_parser(sub)
     experiment.add_parser(sub)
     report.add_parser(sub)
+    serve_check.add_parser(sub)
     return parser
 
 
@@ -67,6 +68,9 @@ def _run(args, verbose: bool) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `kdl predict ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         if verbose:
             raise

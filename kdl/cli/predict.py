@@ -1,74 +1,61 @@
-"""``kdl predict EXPORT FILES``: classify images (or continue texts) with an export."""
+"""``kdl predict EXPORT INPUTS``: classify images (any size or colour mode; files, folders,
+globs) with an export, through the signature a TF Serving client uses; or continue texts
+with a char-RNN's export."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
-from kdl.cli.common import UsageError
+from kdl.cli.common import positive, print_json, print_table
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="classify images (png, jpg, npy) with an export")
+    p = sub.add_parser("predict", help="classify images (png, jpg, bmp, gif; files, folders, "
+                                       "globs) with an export, or continue texts")
     p.add_argument("export_dir", help="a version directory, or the recipe's (latest version)")
-    p.add_argument("files", nargs="+")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders of images, globs; for a char-RNN, texts")
+    p.add_argument("--top-k", type=positive("--top-k"), default=3)
+    p.add_argument("--signature", default="serving_bytes",
+                   help="serving_bytes (encoded files, as a client sends them), "
+                        "serving_default (uint8 pixels) or serving_float")
+    p.add_argument("--json", action="store_true", help="one JSON line per input")
     p.set_defaults(func=run)
 
 
-def _read_image(path: str):
-    import numpy as np
+def _continue_texts(loaded, meta, inputs) -> int:
+    import tensorflow as tf
 
-    if not os.path.exists(path):
-        raise UsageError(f"No such file. Received: {path!r}")
-    if path.lower().endswith(".npy"):
-        return np.load(path)
-    if path.lower().endswith((".png", ".jpg", ".jpeg", ".bmp")):
-        from PIL import Image
-
-        return np.asarray(Image.open(path))
-    raise UsageError(f"predict reads .png, .jpg or .npy files. Received: {path!r}")
+    texts = [open(f).read() if os.path.isfile(f) else f for f in inputs]
+    out = loaded.signatures["serving_default"](tf.constant(texts))
+    vocab = meta.get("vocabulary")
+    for t, ids in zip(inputs, out["top_k_class_ids"].numpy(), strict=True):
+        print(json.dumps({"input": t, "next_chars": [vocab[i] for i in ids] if vocab else
+                          ids.tolist()}))
+    return 0
 
 
 def run(args) -> int:
-    import numpy as np
     import tensorflow as tf
 
-    from kdl.export import ExportNotFoundError, load_export, serving_input
+    from kdl.export import load_export, serving_input
+    from kdl.serving import predict_images
 
-    try:
-        loaded, meta, _ = load_export(args.export_dir)
-        spec = serving_input(loaded)
-    except ExportNotFoundError as e:
-        raise UsageError(str(e)) from None
-    serve = loaded.signatures["serving_default"]
-    if spec.dtype == tf.string:
-        texts = [open(f).read() if os.path.exists(f) else f for f in args.files]
-        out = serve(tf.constant(texts))
-        vocab = meta.get("vocabulary")
-        for t, ids in zip(args.files, out["top_k_class_ids"].numpy(), strict=True):
-            print(json.dumps({"input": t, "next_chars": [vocab[i] for i in ids] if vocab else
-                              ids.tolist()}))
-        return 0
-    expected = tuple(spec.shape[1:])
-    images = []
-    for f in args.files:
-        a = _read_image(f)
-        if a.ndim == len(expected) - 1 and expected[-1] == 1:
-            a = a[..., None]
-        if tuple(a.shape) != expected:
-            raise UsageError(f"{f} has shape {tuple(a.shape)}; this model takes {expected}. "
-                             f"Received: {f!r}")
-        if a.dtype != np.uint8:
-            if a.min() < 0 or a.max() > 255:
-                raise UsageError(f"{f} has values outside [0, 255]. Received: {f!r}")
-            a = a.astype(np.uint8)
-        images.append(a)
-    out = serve(tf.constant(np.stack(images)))
-    names = meta.get("class_names")
-    for f, probs, cid in zip(args.files, out["probabilities"].numpy(), out["class_ids"].numpy(),
-                             strict=True):
-        row = {"file": f, "class_id": int(cid), "probability": float(probs[cid])}
-        if names:
-            row["class_name"] = names[int(cid)]
-        print(json.dumps(row))
+    loaded, meta, _ = load_export(args.export_dir)
+    if serving_input(loaded).dtype == tf.string and "serving_bytes" not in loaded.signatures:
+        return _continue_texts(loaded, meta, args.inputs)
+    rows, notes = predict_images(args.export_dir, args.inputs, top_k=args.top_k,
+                                 signature=args.signature)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if args.json:
+        for row in rows:
+            print_json(row)
+    else:
+        print_table([{"file": r["file"], "class": r["class_name"],
+                      "probability": f"{r['probability']:.3f}",
+                      "next": ", ".join(f"{t['class_name']} {t['probability']:.2f}"
+                                        for t in r["top_k"][1:])} for r in rows])
     return 0

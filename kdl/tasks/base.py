@@ -69,7 +69,8 @@ class Task:
         """Test metrics derived from the evaluated ones."""
         return metrics
 
-    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5) -> None:
+    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5,
+                      class_names=None) -> None:
         raise NotImplementedError
 
     def export_metadata(self, data: DataBundle) -> dict:
@@ -105,13 +106,20 @@ def list_tasks() -> list[str]:
     return sorted(_TASKS)
 
 
-def classification_outputs(probabilities, top_k: int):
+def classification_outputs(probabilities, top_k: int, class_names=None):
+    """A classifier's serving answer; with ``class_names``, also the names of the top-1
+    class (``class_names``) and of the top k (``top_k_class_names``) as strings."""
     import tensorflow as tf
 
     probabilities = tf.cast(probabilities, tf.float32)
     k = min(top_k, probabilities.shape[-1])
-    return {
+    out = {
         "probabilities": probabilities,
         "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
         "top_k_class_ids": tf.cast(tf.math.top_k(probabilities, k=k).indices, tf.int64),
     }
+    if class_names is not None:
+        names = tf.constant([str(n) for n in class_names], dtype=tf.string)
+        out["class_names"] = tf.gather(names, out["class_ids"])
+        out["top_k_class_names"] = tf.gather(names, out["top_k_class_ids"])
+    return out

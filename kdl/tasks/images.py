@@ -19,10 +19,42 @@ def _limit(arrays, n):
     return arrays if n is None else (arrays[0][:n], arrays[1][:n])
 
 
+# How serving_bytes and `kdl predict` bring any image to the model's input (kdl.json names
+# it): alpha dropped, RGB to grey by tf.image's luma weights (grey repeated for RGB), then
+# bilinear resizing with antialiasing (area-like when shrinking a photo, plain bilinear when
+# enlarging), the aspect ratio not kept (as Keras' image_dataset_from_directory).
+RESIZE = {"method": "bilinear", "antialias": True, "keeps_aspect_ratio": False,
+          "formats": ["png", "jpeg", "bmp", "gif"]}
+
+
+def decode_images(encoded, image_shape):
+    """A batch of encoded images (``tf.string``: PNG, JPEG, BMP, GIF; any size, grey, RGB
+    or RGBA) as ``float32`` pixels in [0, 255] of ``image_shape`` (H, W, C)."""
+    import tensorflow as tf
+
+    height, width, channels = (int(d) for d in image_shape)
+
+    def one(data):
+        image = tf.cast(tf.io.decode_image(data, expand_animations=False), tf.float32)
+        n = tf.shape(image)[-1]  # 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA: alpha dropped
+        if channels == 1:
+            image = tf.cond(n < 3, lambda: image[..., :1],
+                            lambda: tf.image.rgb_to_grayscale(image[..., :3]))
+        else:
+            image = tf.cond(n < 3, lambda: tf.repeat(image[..., :1], channels, axis=-1),
+                            lambda: image[..., :channels])
+        image.set_shape([None, None, channels])
+        return tf.image.resize(image, (height, width), method=RESIZE["method"],
+                               antialias=RESIZE["antialias"])
+
+    return tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([height, width, channels],
+                                                                      tf.float32))
+
+
 class ImageTask(Task):
     """Images in, as float32 pixels in [0, 255]; the model normalizes them itself."""
 
-    signatures = ("serving_default", "serving_float")
+    signatures = ("serving_default", "serving_float", "serving_bytes")
     figures_use_test_outputs = True
 
     def check_data(self, recipe) -> None:
@@ -110,24 +142,30 @@ class ImageTask(Task):
             x = keras.layers.Resizing(*recipe.image_size, name="resize")(x)
         return inputs, x
 
-    def outputs(self, y, top_k: int):
+    def outputs(self, y, top_k: int, class_names=None):
         raise NotImplementedError
 
-    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5) -> None:
+    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5,
+                      class_names=None) -> None:
         import tensorflow as tf
 
         shape = [None] + list(model.input_shape[1:])
 
         def from_float(images):
-            return self.outputs(model(images, training=False), top_k)
+            return self.outputs(model(images, training=False), top_k, class_names)
 
         def from_uint8(images):
             return from_float(tf.cast(images, tf.float32))
+
+        def from_bytes(encoded):
+            return from_float(decode_images(encoded, shape[1:]))
 
         archive.add_endpoint("serving_default", from_uint8,
                              input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
         archive.add_endpoint("serving_float", from_float,
                              input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+        archive.add_endpoint("serving_bytes", from_bytes,
+                             input_signature=[tf.TensorSpec([None], tf.string, name="images")])
 
     def export_metadata(self, data: DataBundle) -> dict:
         return {"class_names": list(data.class_names)}
@@ -163,8 +201,8 @@ class ClassificationTask(ImageTask):
             return SparseCategoricalCrossentropyWithSmoothing(recipe.label_smoothing), ["accuracy"]
         return "sparse_categorical_crossentropy", ["accuracy"]
 
-    def outputs(self, y, top_k: int):
-        return classification_outputs(y, top_k)
+    def outputs(self, y, top_k: int, class_names=None):
+        return classification_outputs(y, top_k, class_names)
 
     def figures(self, outputs: TestOutputs, out: str, numbers: dict) -> list[tuple[str, str]]:
         from kdl import plots
@@ -213,7 +251,7 @@ class AutoencoderTask(ImageTask):
     def loss_and_metrics(self, recipe):
         return "mse", ["mae"]
 
-    def outputs(self, y, top_k: int):
+    def outputs(self, y, top_k: int, class_names=None):
         import tensorflow as tf
 
         return {"reconstruction": tf.cast(y, tf.float32)}

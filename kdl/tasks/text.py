@@ -55,7 +55,8 @@ class CharRNNTask(Task):
     def finish_metrics(self, metrics: dict) -> dict:
         return {**metrics, "perplexity": float(np.exp(metrics["loss"]))}
 
-    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5) -> None:
+    def add_endpoints(self, archive, model: keras.Model, vocabulary=None, top_k: int = 5,
+                      class_names=None) -> None:
         import tensorflow as tf
 
         table = tf.lookup.StaticHashTable(
