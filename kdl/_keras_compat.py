@@ -34,6 +34,10 @@ Checked on Keras 3.15.1 with TensorFlow 2.21 (TensorFlow backend):
    a retry: a search killed after a trial ended and before the next began runs that
    finished trial again. kdl's reload leaves out of the retries the trials whose own
    ``trial.json`` says COMPLETED and whose end the oracle recorded.
+8. ONNX on TensorFlow: ``model.export(format="onnx")`` leaves a Normalization layer's
+   mean and variance as graph inputs (a client would have to feed them), so
+   :mod:`kdl.formats` freezes the forward pass and calls tf2onnx itself, after Keras'
+   private NumPy-2 fix-up of tf2onnx (``keras.src.export.onnx.patch_tf2onnx``).
 """
 
 from __future__ import annotations
@@ -328,3 +332,25 @@ def patch_oracle_reload() -> bool:
     oracle.Oracle.reload = reload
     _APPLIED["oracle_reload"] = True
     return True
+
+
+# --- 8. ONNX from TensorFlow: tf2onnx on NumPy 2, and weights left as inputs ------------
+
+def tf2onnx_for_numpy2() -> None:
+    """Keras' own fix-up of tf2onnx for NumPy 2 (``np.object``, ``np.cast``, ...): a
+    private helper of ``keras.src.export.onnx``, called from here only."""
+    from keras.src.export import onnx
+
+    patch = getattr(onnx, "patch_tf2onnx", None)
+    if patch is not None:
+        patch()
+
+
+def keras_onnx_leaves_weights_as_inputs(model, path: str) -> bool:
+    """True while ``model.export(format="onnx")`` on TensorFlow makes some of the model's
+    weights (a Normalization layer's mean and variance) graph inputs (checked on
+    ``model``; writes ``path``)."""
+    import onnx
+
+    model.export(path, format="onnx", verbose=False)
+    return len(onnx.load(path).graph.input) > 1

@@ -29,6 +29,7 @@ import keras
 
 from kdl._files import write_json
 from kdl.errors import KdlError
+from kdl.formats import write_checked
 from kdl.platform import hardware, machine_line, versions
 from kdl.tasks import get_task
 from kdl.tasks.images import RESIZE
@@ -64,7 +65,6 @@ def latest_version(path: str) -> str:
 def load_export(path: str):
     """(the loaded SavedModel, its ``kdl.json`` as a dict or {}, the version's path) for an
     export version or a recipe's export folder (its latest version)."""
-    import tensorflow as tf
 
     version = latest_version(path)
     meta_path = os.path.join(version, META_FILE)
@@ -72,7 +72,21 @@ def load_export(path: str):
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
-    return tf.saved_model.load(version), meta, version
+    return quiet_load(version), meta, version
+
+
+def quiet_load(path: str):
+    """``tf.saved_model.load`` without absl's warning about the unsaved custom gradients of
+    a JAX model's export (jax2tf's; serving needs no gradients)."""
+    import absl.logging
+    import tensorflow as tf
+
+    level = absl.logging.get_verbosity()
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    try:
+        return tf.saved_model.load(path)
+    finally:
+        absl.logging.set_verbosity(level)
 
 
 def build_archive(model: keras.Model, task: str, vocabulary=None, top_k: int = 5,
@@ -118,7 +132,6 @@ class _TFArchive:
     def around(cls, model: keras.Model, task: str, vocabulary, top_k: int, class_names=None):
         import tempfile
 
-        import tensorflow as tf
 
         dtype = get_task(task).input_dtype
         shape = [None] + list(model.input_shape[1:])
@@ -129,14 +142,7 @@ class _TFArchive:
         archive = cls()
         archive._scratch = tempfile.mkdtemp(prefix="kdl-forward-")
         inner.write_out(archive._scratch, verbose=False)
-        import absl.logging
-
-        level = absl.logging.get_verbosity()
-        absl.logging.set_verbosity(absl.logging.ERROR)  # "unsaved custom gradients": none needed
-        try:
-            loaded = tf.saved_model.load(archive._scratch)
-        finally:
-            absl.logging.set_verbosity(level)
+        loaded = quiet_load(archive._scratch)
         archive.track(loaded)
         get_task(task).add_endpoints(archive, _ForwardPass(loaded.forward, model.input_shape),
                                      vocabulary, top_k, class_names)
@@ -224,14 +230,15 @@ def _publish(tmp: str, base: str) -> str:
 
 def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: str,
                        metadata: dict | None = None, vocabulary=None, provenance=None,
-                       class_names=None, examples=None) -> str:
+                       class_names=None, examples=None, formats=(), test=None) -> str:
     """Export ``model`` to ``export_dir/name/<next version>``; returns the version's path.
 
     ``provenance``: the run's record (:func:`kdl.platform.provenance`), written into ``kdl.json``
     as it is; without one, the versions and machine of this process. ``class_names``: the
     strings the signatures answer with. ``examples``: a few ``uint8`` test images; with
     them the version holds ``request.json`` (TF Serving's REST body for ``serving_bytes``)
-    and ``expected.json`` (what this SavedModel answers to it)."""
+    and ``expected.json`` (what this SavedModel answers to it). ``formats``: ``onnx``,
+    ``litert`` beside it, each checked on ``test`` (:mod:`kdl.formats`)."""
     base = os.path.join(export_dir, name)
     os.makedirs(base, exist_ok=True)
     start = time.perf_counter()
@@ -256,6 +263,8 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
             meta["vocabulary"] = list(vocabulary)
         if examples is not None and "serving_bytes" in meta["signatures"]:
             write_request(tmp, examples)
+        if formats:
+            meta["formats"] = write_checked(model, tmp, formats, test)
         meta["export_s"] = round(time.perf_counter() - start, 3)
         write_json(os.path.join(tmp, META_FILE), meta, default=str)
         return _publish(tmp, base)
@@ -297,7 +306,7 @@ def write_request(version: str, examples) -> None:
     encoded = [tf.io.encode_png(tf.constant(x)).numpy() for x in examples]
     request = {"signature_name": "serving_bytes",
                "instances": [{"b64": base64.b64encode(b).decode()} for b in encoded]}
-    loaded = tf.saved_model.load(version)
+    loaded = quiet_load(version)
     answer = _answer(loaded.signatures["serving_bytes"](images=tf.constant(encoded)))
     write_json(os.path.join(version, REQUEST_FILE), request)
     write_json(os.path.join(version, EXPECTED_FILE),
@@ -306,7 +315,7 @@ def write_request(version: str, examples) -> None:
 
 
 def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
-               provenance: dict | None = None) -> str:
+               provenance: dict | None = None, formats=()) -> str:
     """Export a trained recipe's model with its provenance (``summary``: the run's
     measurements; ``data``: its :class:`kdl.tasks.DataBundle`; ``provenance``: the run's
     record, whose ``config`` is the recipe as it ran). Returns the version's path."""
@@ -320,7 +329,7 @@ def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
     return export_saved_model(model, export_dir, recipe.name, task=recipe.task, metadata=meta,
                               vocabulary=data.vocabulary if "vocabulary" in extra else None,
                               provenance=provenance, class_names=extra.get("class_names"),
-                              examples=examples)
+                              examples=examples, formats=formats, test=data.test)
 
 
 def _first_test_images(data, n: int):

@@ -113,7 +113,7 @@ class PredictInputError(KdlError, ValueError):
     """Files `kdl predict` cannot take: missing, not images, an empty folder."""
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
 # An image's border this many training standard deviations from the training images'
 # border mean gets a note (Fashion-MNIST: mean 12, std 9 of 255 over 2,048 training images).
 BORDER_SIGMAS = 6.0
@@ -143,17 +143,34 @@ def image_files(inputs: list[str]) -> list[str]:
     return files
 
 
-def _encoded(path: str) -> bytes:
-    """The file's bytes if TensorFlow decodes them as an image; else one-line error."""
+def _encoded(path: str, shape) -> bytes:
+    """The file's bytes if TensorFlow decodes them as an image (a ``.npy`` array of exactly
+    the model's input shape: as a PNG); else a one-line error."""
+    import numpy as np
     import tensorflow as tf
 
+    if path.lower().endswith(".npy"):
+        try:
+            array = np.load(path)
+        except (OSError, ValueError) as e:
+            raise PredictInputError(f"{path} is not a NumPy array file ({e}). "
+                                    f"Received: {path!r}") from None
+        if array.ndim == len(shape) - 1:
+            array = array[..., None]
+        if tuple(array.shape) != tuple(shape) or array.dtype.kind not in "uif" \
+                or array.min() < 0 or array.max() > 255:
+            raise PredictInputError(
+                f"{path} holds pixels of shape {tuple(array.shape)} in [{array.min()}, "
+                f"{array.max()}]; this model takes {tuple(shape)} in [0, 255] (photos of any "
+                f"size: pass the image file). Received: {path!r}")
+        return tf.io.encode_png(tf.constant(array.astype("uint8"))).numpy()
     with open(path, "rb") as f:
         data = f.read()
     try:
         tf.io.decode_image(data, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError):
         raise PredictInputError(f"{path} is not an image TensorFlow decodes (PNG, JPEG, "
-                                f"BMP, GIF). Received: {path!r}") from None
+                                f"BMP, GIF) nor a .npy array. Received: {path!r}") from None
     return data
 
 
@@ -189,10 +206,10 @@ def predict_images(export: str, inputs: list[str], top_k: int = 3,
     loaded, meta, version = load_export(export)
     spec = serving_input(loaded, signature)  # raises for a signature the export lacks
     files = image_files(inputs)
-    encoded = [_encoded(f) for f in files]
     size = meta.get("serving_bytes", {}).get("size") or list(spec.shape[1:3])
     channels = meta.get("serving_bytes", {}).get("channels") or spec.shape[-1]
     shape = (*size, channels)
+    encoded = [_encoded(f, shape) for f in files]
     pixels = decode_images(tf.constant(encoded), shape)
     inputs_for = {"serving_bytes": lambda: tf.constant(encoded),
                   "serving_float": lambda: pixels,

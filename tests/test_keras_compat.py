@@ -184,3 +184,15 @@ def test_keras_tuner_save_json_killed_mid_write(tmp_path, mode):
 def test_oracle_still_saves_an_ended_trial_as_ongoing():
     # If this fails, KerasTuner no longer retries finished trials after a kill: drop patch 7.
     assert compat.oracle_retries_ended_trials()
+
+
+def test_keras_onnx_export_still_leaves_normalization_weights_as_inputs(tmp_path):
+    # If this fails, Keras' ONNX export freezes weights now: kdl.formats may use it.
+    import numpy as np
+
+    norm = keras.layers.Normalization()
+    norm.adapt(np.arange(32, dtype="float32").reshape(2, 4, 4, 1))
+    model = keras.Sequential([keras.Input((4, 4, 1)), norm, keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    model(np.zeros((1, 4, 4, 1), "float32"))
+    assert compat.keras_onnx_leaves_weights_as_inputs(model, str(tmp_path / "m.onnx"))

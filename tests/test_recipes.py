@@ -203,7 +203,8 @@ def test_predict_checks_shapes_and_classifies(tmp_path):
     Image.fromarray(ds.arrays["test"][0][0, :, :, 0]).save(tmp_path / "a.png")
     np.save(tmp_path / "b.npy", ds.arrays["test"][0][1])
     np.save(tmp_path / "wrong.npy", np.zeros((32, 32, 1), np.uint8))
-    out = kdl("predict", str(tmp_path / "m"), str(tmp_path / "a.png"), str(tmp_path / "b.npy"))
+    out = kdl("predict", str(tmp_path / "m"), str(tmp_path / "a.png"), str(tmp_path / "b.npy"),
+              "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 2 and all(0 <= r["class_id"] < 10 for r in rows)

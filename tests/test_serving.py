@@ -167,3 +167,54 @@ def test_predict_bad_input_is_one_line(exported, tmp_path, capsys, case, says):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err and "Received:" in err, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_onnx_and_litert_exports_are_checked_by_their_own_runtimes(exported, tmp_path, capsys):
+    import keras
+    import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kdl.data import load_image_dataset
+
+    workdir, _ = exported
+    assert cli.main(["export", "lenet5_fashion_mnist", "--smoke", "--workdir", str(workdir),
+                     "--export-dir", str(tmp_path / "e"), "--format", "onnx", "--format",
+                     "litert", "--json"]) == 0
+    version = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["export_path"]
+    meta = json.loads(open(os.path.join(version, "kdl.json")).read())
+    for f in ("onnx", "litert"):
+        record = meta["formats"][f]
+        assert abs(record["test_accuracy"] - record["keras_test_accuracy"]) <= 0.001
+        assert record["max_abs_diff"] < 1e-4 and record["test_examples"] > 0
+    images = load_image_dataset("fashion_mnist").arrays["test"][0][:8].astype("float32")
+    model = keras.saving.load_model(workdir / "model.keras", compile=False)
+    expected = model.predict(images, verbose=0)
+    session = onnxruntime.InferenceSession(os.path.join(version, "model.onnx"))
+    assert len(session.get_inputs()) == 1  # the weights are in the file, not inputs
+    got = session.run(None, {session.get_inputs()[0].name: images})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    interpreter = Interpreter(model_path=os.path.join(version, "model.tflite"))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, images)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_an_export_format_its_runtime_does_not_reproduce_is_refused(exported, tmp_path, capsys,
+                                                                    monkeypatch):
+    from kdl import formats
+
+    workdir, _ = exported
+    monkeypatch.setattr(formats, "MAX_ACCURACY_GAP", -1.0)  # any accuracy now "differs"
+    args = ["export", "lenet5_fashion_mnist", "--smoke", "--workdir", str(workdir),
+            "--export-dir", str(tmp_path / "e")]
+    assert cli.main([*args, "--format", "onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not kept" in err, err
+    assert os.listdir(tmp_path / "e" / "lenet5_fashion_mnist") == []  # no version published
+    assert cli.main([*args, "--format", "tflite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Unknown export format 'tflite'" in err and len(err.splitlines()) == 1

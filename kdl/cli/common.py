@@ -10,7 +10,7 @@ import os
 
 # Options that change where things are written or how much is printed, not what is
 # measured: left out of the command a card keeps (value: how many words follow).
-OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--json": 0, "--quiet": 0, "--no-export": 0,
+OUTPUT_ONLY = {"--workdir": 1, "--export-dir": 1, "--format": 1, "--json": 0, "--quiet": 0, "--no-export": 0,
                "--no-report": 0, "--verbose": 0}
 
 
@@ -49,6 +49,18 @@ def add_recipe_args(p, training: bool = True) -> None:
     if training:
         p.add_argument("--epochs", type=positive("--epochs"))
         p.add_argument("--batch-size", type=positive("--batch-size"))
+
+
+def add_format_arg(p) -> None:
+    p.add_argument("--format", action="append", metavar="FORMAT", dest="formats",
+                   help="onnx or litert too, checked on the test split (repeatable)")
+
+
+def check_formats(args) -> list[str]:
+    """The ``--format`` values, checked before anything is trained or written."""
+    from kdl.formats import check_formats
+    from keras import backend
+    return check_formats(getattr(args, "formats", None), backend.backend())
 
 
 def resolve_recipe(args):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from kdl.cli.common import (add_recipe_args, check_data, load_workdir_model, print_json,
-                            resolve_recipe, workdir_for)
+from kdl.cli.common import (add_format_arg, add_recipe_args, check_data, check_formats, load_workdir_model,
+                            print_json, resolve_recipe, workdir_for)
 
 
 def add_parsers(sub) -> None:
@@ -17,6 +17,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("export", help="export a trained workdir model as a SavedModel")
     add_recipe_args(p, training=False)
     p.add_argument("--export-dir", default="saved_models")
+    add_format_arg(p)
     p.set_defaults(func=run_export)
 
 
@@ -40,12 +41,14 @@ def run_export(args) -> int:
 
     recipe = resolve_recipe(args)
     check_data(recipe)
+    formats = check_formats(args)
     model = load_workdir_model(args, recipe)
     result_path = os.path.join(workdir_for(args, recipe), "result.json")
     summary = {}
     if os.path.exists(result_path):
         with open(result_path) as f:
             summary = json.load(f)
-    path = export_run(model, recipe, args.export_dir, summary, prepare_data(recipe))
+    path = export_run(model, recipe, args.export_dir, summary, prepare_data(recipe),
+                      formats=formats)
     print_json({"recipe": recipe.name, "export_path": path}) if args.json else print(path)
     return 0

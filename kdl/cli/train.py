@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 
-from kdl.cli.common import (UsageError, add_recipe_args, check_data, positive, print_json,
-                            resolve_recipe, shown_command, strategy_for, workdir_for)
+from kdl.cli.common import (UsageError, add_format_arg, add_recipe_args, check_data,
+                            check_formats, positive, print_json, resolve_recipe, shown_command,
+                            strategy_for, workdir_for)
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a recipe, evaluate on test, export a SavedModel")
     add_recipe_args(p)
     p.add_argument("--export-dir", default="saved_models")
     p.add_argument("--no-export", action="store_true")
+    add_format_arg(p)
     p.add_argument("--strategy", default="auto",
                    choices=["auto", "default", "one_device", "mirrored", "multi_worker", "tpu"])
     p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
@@ -59,6 +61,7 @@ def run(args) -> int:
     strategy = strategy_for(args)
     check_data(recipe)
     _check_outputs(args, recipe)
+    formats = check_formats(args)
     from kdl import cards
     from kdl.engine.distribute import is_chief
     from kdl.engine.seeds import recipe_to_add_seeds, train_seeds
@@ -100,7 +103,8 @@ def run(args) -> int:
     if not args.no_export and is_chief():
         # The first seed's model (the recipe's own seed): what a single run would export.
         summary["export_path"] = export_run(first.model, first.recipe, args.export_dir,
-                                            done.runs[0], first.data, provenance=first.provenance)
+                                            done.runs[0], first.data, provenance=first.provenance,
+                                            formats=formats)
     if getattr(args, "data_parallel_devices", 1) > 1:
         summary["data_parallel_devices"] = args.data_parallel_devices
     summary["wall_s"] = round(time.perf_counter() - start, 2)
