@@ -1,6 +1,7 @@
 """Recipe cards: what a full run measured, written by the run itself.
 
-``kdl train RECIPE --record`` saves the run's result to ``recipes/cards/RECIPE.json``;
+``kdl train RECIPE --record`` saves the run's result to ``recipes/cards/RECIPE.json`` (from
+an installed package: ``./cards/RECIPE.json``, or ``$KDL_CARDS_DIR``);
 :func:`cards_table` renders them, beside the Fashion-MNIST benchmark row of each recipe's
 family (Zalando's README), for ``kdl cards`` and the docs (``make docs``). Nothing here
 is typed in, and nothing here writes the README.
@@ -36,11 +37,26 @@ ZALANDO = {
 HUMAN = 0.835
 
 
-def cards_dir() -> str:
-    """``recipes/cards/`` (``kdl/_recipes/cards`` once installed), found without importing
-    the recipe files."""
+def shipped_cards_dir() -> str:
+    """``recipes/cards/`` (``kdl/_recipes/cards`` once installed: the wheel ships them),
+    found without importing the recipe files."""
     spec = importlib.util.find_spec("kdl._recipes")
     return os.path.join(list(spec.submodule_search_locations)[0], "cards")
+
+
+def installed() -> bool:
+    """True when kdl runs from an installed package (site-packages), not a checkout."""
+    parts = os.path.abspath(shipped_cards_dir()).split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
+
+
+def cards_dir() -> str:
+    """Where ``--record`` writes: ``$KDL_CARDS_DIR``; else, in a source checkout, the
+    recipes' own ``recipes/cards/``; else (an installed package) ``./cards`` in the working
+    directory, never into site-packages."""
+    if os.environ.get("KDL_CARDS_DIR"):
+        return os.environ["KDL_CARDS_DIR"]
+    return os.path.join(os.getcwd(), "cards") if installed() else shipped_cards_dir()
 
 
 def record(seed_runs: SeedRuns, command: str) -> str:
@@ -112,11 +128,17 @@ def add_seeds_to_card(name: str, runs: list[dict], record: dict,
 
 
 def load_card(name: str) -> dict | None:
-    path = os.path.join(cards_dir(), f"{name}.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    """``name``'s card where ``--record`` writes (:func:`cards_dir`); from an installed
+    package without one there, the card the wheel ships."""
+    dirs = [cards_dir()]
+    if installed() and not os.environ.get("KDL_CARDS_DIR"):
+        dirs.append(shipped_cards_dir())
+    for directory in dirs:
+        path = os.path.join(directory, f"{name}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
 
 
 # Recipe fields that do not change what a run measures, or that the card shows beside it:

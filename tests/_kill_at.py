@@ -2,9 +2,9 @@
 
 ``KDL_KILL_AT=PATTERN:N`` kills the process at the N-th file published (``os.replace``)
 whose destination contains PATTERN, after the new content is complete and before it is
-in place: the worst moment for a writer that is not atomic. ``KDL_CARDS_DIR`` points the
-cards at a test's folder; ``KDL_EXPERIMENT_SMOKE=NAME`` gives experiment NAME its smoke
-settings as its full ones, so ``--record`` can be killed in seconds.
+in place: the worst moment for a writer that is not atomic. ``KDL_EXPERIMENT_SMOKE=NAME``
+gives experiment NAME its smoke settings as its full ones, so ``--record`` can be killed in
+seconds. (``KDL_CARDS_DIR``, kdl's own, points the cards at a test's folder.)
 """
 
 import os
@@ -23,11 +23,6 @@ if os.environ.get("KDL_KILL_AT"):
         return real_replace(src, dst, *args, **kwargs)
 
     os.replace = replace
-
-if os.environ.get("KDL_CARDS_DIR"):
-    from kdl import cards
-
-    cards.cards_dir = lambda: os.environ["KDL_CARDS_DIR"]
 
 if os.environ.get("KDL_EXPERIMENT_SMOKE"):
     import dataclasses

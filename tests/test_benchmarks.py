@@ -262,3 +262,17 @@ def test_every_benchmark_writes_its_result_with_provenance(tmp_path):
     assert os.path.basename(path) == f"demo-quick-{machine_slug(record['benchmark']['machine'])}.json"
     assert machine_slug("Intel(R) Xeon(R) Processor (6/207, AVX512-BF16), 2 cores") == \
         "intel-xeon-processor-6-207-avx512-bf16-2-cores"
+
+
+@pytest.mark.slow
+def test_serving_benchmark_times_four_ways_and_writes_its_table(tmp_path):
+    from benchmarks import serving
+
+    result = serving.main(["--calls", "4", "--recipes", "lenet5_fashion_mnist",
+                           "--out", str(tmp_path)])
+    rows = result["models"][0]["rows"]
+    assert len(rows) == 8 and {r["batch"] for r in rows} == {1, 256}
+    assert all(0 < r["p50_ms"] <= r["p99_ms"] for r in rows)
+    (written,) = list(tmp_path.glob("serving-*.json"))
+    assert "| lenet5_fashion_mnist | onnxruntime | 256 |" in serving.markdown(
+        json.loads(written.read_text()))

@@ -1,6 +1,7 @@
 """Recipe cards: what a run records, and the table made from the records."""
 
 import json
+import os
 
 import pytest
 
@@ -224,3 +225,41 @@ def test_a_target_is_met_by_reaching_it_exactly_as_keras_counts():
     assert target_met(recipe, {"loss": 0.1}) is None
     assert target_text("accuracy", 0.916) == "accuracy >= 0.916"
     assert target_text("loss", 0.02) == "loss <= 0.02"
+
+
+def test_an_installed_package_writes_cards_to_the_working_directory(tmp_path, monkeypatch):
+    """From site-packages, --record writes ./cards (or $KDL_CARDS_DIR), never the package;
+    reading falls back to the card the wheel ships."""
+    monkeypatch.setattr(cards, "installed", lambda: True)
+    monkeypatch.chdir(tmp_path)
+    shipped = cards.load_card("mlp_fashion_mnist")
+    assert shipped is not None  # the shipped card, read from the package
+    recipe = get_recipe("mlp_fashion_mnist")
+    path = cards.save_card(recipe, {**_summary(0.5, False), "recipe": recipe.name},
+                           command="kdl train mlp_fashion_mnist --record")
+    assert path == str(tmp_path / "cards" / "mlp_fashion_mnist.json")
+    assert cards.load_card("mlp_fashion_mnist")["history"][-1] == shipped
+    assert json.loads(open(os.path.join(cards.shipped_cards_dir(),
+                                        "mlp_fashion_mnist.json")).read()) == shipped
+    monkeypatch.setenv("KDL_CARDS_DIR", str(tmp_path / "elsewhere"))
+    assert cards.cards_dir() == str(tmp_path / "elsewhere")
+    assert cards.load_card("mlp_fashion_mnist") is None
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_cards(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                          str(tmp_path), str(ROOT)], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("kdl-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"kdl/_recipes/cards/{n}" for n in os.listdir(cards.shipped_cards_dir())
+               if n.endswith(".json")}
+    assert shipped and shipped <= names

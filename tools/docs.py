@@ -128,6 +128,17 @@ def bench() -> str:
     return "\n".join(out) or "No `make bench` result recorded yet."
 
 
+def serving() -> str:
+    from benchmarks import serving as serving_bench
+
+    out = []
+    for name, r in _results("serving"):
+        b = r["benchmark"]
+        out.append(f"From `benchmarks/results/{name}` (`{b['command']}`, {b['machine']}, "
+                   f"{b.get('date')}):\n\n{serving_bench.markdown(r)}\n")
+    return "\n".join(out) or "No `python -m benchmarks.serving` result recorded yet."
+
+
 def backends() -> str:
     from benchmarks import backends as bench_backends
 
@@ -198,6 +209,7 @@ PAGES = {
                         "sdae": sdae},
     "docs/experiments.md": {"experiments": experiments},
     "docs/running.md": {"fuzz": fuzz},
+    "docs/export.md": {"serving": serving},
     "docs/recipe-fields.md": {"recipe-fields": recipe_fields},
     "docs/models.md": {"models": models},
     "docs/performance.md": {"bench": bench, "backends": backends, "results": results},
