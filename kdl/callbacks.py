@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import keras
 import numpy as np
@@ -298,6 +299,77 @@ class EpochProgress(keras.callbacks.Callback):
             recent = self._seconds[1:] or self._seconds
             parts.append(f"ETA {format_duration(left * sum(recent) / len(recent))}")
         self.print_fn("  ".join(parts))
+
+
+class LiveEpochProgress(EpochProgress):
+    """:class:`EpochProgress` on a terminal: within each epoch one line redrawn in place
+    (``epoch 3/30  step 120/422  9,800 img/s  loss 0.4123  ETA 12s, run 5m10s``) at most
+    every ``interval`` seconds, replaced by the epoch's summary line at its end.
+
+    Only a terminal gets this callback (:func:`epoch_progress`): a callback with a batch
+    hook makes Keras hand it the logs after every step, so a log file, CI or ``--json``
+    gets :class:`EpochProgress` alone and pays nothing.
+    """
+
+    def __init__(self, epochs: int, prefix: str = "", print_fn=None,
+                 running_count: bool = False, batch_size: int | None = None,
+                 interval: float = 0.25, stream=None):
+        super().__init__(epochs, prefix, print_fn, running_count)
+        self.batch_size = batch_size
+        self.interval = interval
+        self.stream = stream if stream is not None else sys.stdout
+        self._drawn = 0.0
+        self._width = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._epoch = len(self._seconds) if self.running_count else epoch
+        self._drawn = self._start
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        now = time.perf_counter()
+        if now - self._drawn < self.interval:
+            return
+        self._drawn = now
+        done, elapsed = batch + 1, now - self._start
+        steps = (self.params or {}).get("steps")
+        parts = [f"{self.prefix}epoch {self._epoch + 1}/{self.epochs}",
+                 f"step {done}/{steps}" if steps else f"step {done}"]
+        if self.batch_size:
+            parts.append(f"{done * self.batch_size / elapsed:,.0f} img/s")
+        if logs and "loss" in logs:
+            parts.append(f"loss {float(logs['loss']):.4f}")
+        if steps:
+            epoch_left = elapsed / done * (steps - done)
+            per_epoch = elapsed / done * steps
+            recent = self._seconds[1:] or self._seconds or [per_epoch]
+            run_left = epoch_left + (self.epochs - self._epoch - 1) * sum(recent) / len(recent)
+            parts.append(f"ETA {format_duration(epoch_left)}, run {format_duration(run_left)}")
+        line = "  ".join(parts)
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")  # the live line, gone
+            self.stream.flush()
+            self._width = 0
+        super().on_epoch_end(epoch, logs)
+
+
+def epoch_progress(epochs: int, prefix: str = "", running_count: bool = False,
+                   batch_size: int | None = None, live: bool | None = None):
+    """The progress callback for a run: :class:`LiveEpochProgress` on a terminal (``live``
+    None: when stdout is one), else :class:`EpochProgress`'s epoch lines only."""
+    if live is None:
+        live = sys.stdout.isatty()
+    if live:
+        return LiveEpochProgress(epochs, prefix, running_count=running_count,
+                                 batch_size=batch_size)
+    return EpochProgress(epochs, prefix, running_count=running_count)
 
 
 class ResumeInSync(keras.callbacks.Callback):

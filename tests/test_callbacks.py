@@ -82,3 +82,23 @@ def test_counter_logger_and_progress_report_each_epoch():
     np.testing.assert_allclose(history.history["learning_rate"], [0.025, 0.00625], rtol=1e-5)
     assert lines[0].startswith("epoch 1/2  loss ") and "accuracy" in lines[0]
     assert "lr 2.50e-02" in lines[0] and "ETA" in lines[0] and "ETA" not in lines[1]
+
+
+def test_live_progress_redraws_one_line_within_the_epoch_and_leaves_the_summary():
+    import io
+
+    from kdl.callbacks import EpochProgress, LiveEpochProgress, epoch_progress
+
+    stream, lines = io.StringIO(), []
+    live = LiveEpochProgress(2, print_fn=lines.append, batch_size=8, interval=0.0,
+                             stream=stream)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((64, 4), "float32")
+    model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0, callbacks=[live])
+    drawn = stream.getvalue()
+    assert "\r" in drawn and "\n" not in drawn  # redrawn in place, never a new line
+    assert "epoch 1/2  step 8/8" in drawn and "img/s" in drawn and "ETA" in drawn
+    assert drawn.endswith("\r")  # the live line cleared before each summary
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2  loss")
+    assert type(epoch_progress(3, live=False)) is EpochProgress  # no batch hook off a terminal

@@ -93,8 +93,8 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
     in_sync = []
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         in_sync = [kdl_callbacks.ResumeInSync(strategy)]  # each worker has its own backup
-    progress = [kdl_callbacks.EpochProgress(recipe.epochs, prefix=progress_prefix)] \
-        if verbose else []
+    progress = [kdl_callbacks.epoch_progress(recipe.epochs, prefix=progress_prefix,
+                                             batch_size=recipe.batch_size)] if verbose else []
     cbs = [
         counter,
         kdl_callbacks.TerminateOnNaN(),

@@ -20,7 +20,8 @@ def _pretrain_sdae(model, recipe, data: DataBundle, verbose: int = 0) -> list:
     args = dataclasses.asdict(recipe.pretrain)
     # One progress line per pretraining epoch, counted over all layers (for the ETA).
     total = len(hidden_layers(model)) * recipe.pretrain.epochs_per_layer
-    progress = kdl_callbacks.EpochProgress(total, prefix="pretraining ", running_count=True) \
+    progress = kdl_callbacks.epoch_progress(total, prefix="pretraining ", running_count=True,
+                                            batch_size=recipe.pretrain.batch_size) \
         if verbose else None
     return pretrain_stacked_denoising_autoencoder(model, x, seed=recipe.seed,
                                                   callbacks=[progress] if progress else None,
