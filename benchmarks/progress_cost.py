@@ -2,7 +2,8 @@
 :class:`kdl.callbacks.EpochProgress` (epoch lines only) against
 :class:`kdl.callbacks.LiveEpochProgress` (a batch hook redrawing a line every 0.25 s,
 written to /dev/null here), alternating in one process, the first epoch of each dropped
-(tracing). The last line is JSON with each one's median epoch time and their ratio.
+(tracing); and the hook alone, per call, against the step's time (the epochs' ratio is
+within their run-to-run spread). The last line is their ratio.
 
     python -m benchmarks.progress_cost [--rounds 3] [--examples 16384]
 """
@@ -46,9 +47,22 @@ def main(argv=None) -> dict:
             seconds[name].append(time.perf_counter() - start)
             print(f"{name}: {seconds[name][-1]:.2f} s", flush=True)
     median = {k: statistics.median(v) for k, v in seconds.items()}
+    # The hook alone, per call (its draws included, every 0.25 s): against a step's time.
+    hook = LiveEpochProgress(1, print_fn=lambda line: None, batch_size=recipe.batch_size,
+                             stream=sink)
+    hook.set_model(model)
+    hook.set_params({"steps": data.steps_per_epoch, "epochs": 1})
+    hook.on_epoch_begin(0)
+    start, calls = time.perf_counter(), 20000
+    for i in range(calls):
+        hook.on_train_batch_end(i % data.steps_per_epoch, {"loss": 0.5})
+    hook_us = (time.perf_counter() - start) / calls * 1e6
+    step_us = median["epoch lines only"] / data.steps_per_epoch * 1e6
     result = {"recipe": args.recipe, "examples": args.examples, "steps": data.steps_per_epoch,
               "epoch_seconds": seconds, "median_s": median,
-              "live_over_plain": median["live line"] / median["epoch lines only"]}
+              "live_over_plain": median["live line"] / median["epoch lines only"],
+              "hook_us_per_step": round(hook_us, 2), "step_us": round(step_us, 1),
+              "hook_share_of_step": hook_us / step_us}
     kwargs = {"out": args.out} if args.out else {}
     print(write_result("progress_cost", result, argv=argv, **kwargs))
     print(result["live_over_plain"])

@@ -54,14 +54,17 @@ def test_universal_approximation_verdict_both_ways():
     assert experiment.verdict({"widths": [1, 32], "mse": [0.3, 0.01]}, settings)[0] is False
 
 
-def test_the_command_prints_claim_table_and_verdict(tmp_path):
-    out = kdl("experiment", "perceptron_xor", "--smoke", "--out", str(tmp_path), cwd=tmp_path)
+def test_the_command_prints_claim_table_and_verdict(tmp_path, capsys):
+    from kdl import cli
+
+    # gradient_check: the quickest smoke run (seconds), through the real command line.
+    out = kdl("experiment", "gradient_check", "--smoke", "--out", str(tmp_path), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.startswith("claim: A perceptron") and "verdict: " in out.stdout
-    listed = kdl("experiment", "list", cwd=tmp_path)
-    assert "universal_approximation" in listed.stdout
-    bad = kdl("experiment", "perceptrn", cwd=tmp_path)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert out.stdout.startswith("claim: Backpropagation") and "verdict: " in out.stdout
+    assert cli.main(["experiment", "list"]) == 0
+    assert "universal_approximation" in capsys.readouterr().out
+    assert cli.main(["experiment", "perceptrn"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def _verdict(name, numbers, **settings):
