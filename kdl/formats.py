@@ -23,15 +23,13 @@ TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import os
-import sys
-import tempfile
 
 import numpy as np
 
 from kdl.errors import KdlError
+from kdl.platform import quiet_native_stderr
 
 FORMATS = {"onnx": "model.onnx", "litert": "model.tflite"}
 EXTRAS = {"onnx": ("onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}
@@ -113,26 +111,6 @@ def _litert_runner(path: str):
     return run
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """The converters' and runtimes' C++ log lines ("Created TensorFlow Lite XNNPACK
-    delegate", ...) off the terminal; shown if the block fails."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 WRITERS = {"onnx": (_write_onnx, _onnx_runner, "onnxruntime"),
            "litert": (_write_litert, _litert_runner, "ai-edge-litert")}
 
@@ -150,7 +128,7 @@ def write_checked(model, version: str, formats, test) -> dict:
     for f in formats:
         write, runner, package = WRITERS[f]
         path = os.path.join(version, FORMATS[f])
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             write(model, path)
             run = runner(path)
             got = [run(x) for x, _ in batches]

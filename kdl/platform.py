@@ -21,6 +21,7 @@ Keras, TensorFlow, JAX and PyTorch are imported inside the functions that ask th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -261,25 +262,23 @@ def startup_log() -> str:
     return _STARTUP_LOG
 
 
-def import_tensorflow(quiet: bool = True):
-    """Import TensorFlow (and list its devices); with ``quiet``, keep its C++ start-up
-    lines and Python warnings off the terminal. Returns the module."""
-    global _STARTUP_LOG
-    if not quiet:
-        import tensorflow as tf
+class _Captured:
+    text = ""
 
-        return tf
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """File descriptor 2 pointed at a temporary file for the block, so C++ log lines
+    (TensorFlow's start-up, LiteRT's delegate) stay off the terminal; what was written is
+    in the yielded object's ``text`` afterwards, and written back to stderr if the block
+    fails."""
+    captured = _Captured()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device discovery logs (cuInit) here
-            import keras  # noqa: F401
+            yield captured
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
@@ -290,7 +289,25 @@ def import_tensorflow(quiet: bool = True):
             os.dup2(saved, 2)
             os.close(saved)
         sink.seek(0)
-        _STARTUP_LOG = sink.read().decode(errors="replace")
+        captured.text = sink.read().decode(errors="replace")
+
+
+def import_tensorflow(quiet: bool = True):
+    """Import TensorFlow (and list its devices); with ``quiet``, keep its C++ start-up
+    lines and Python warnings off the terminal. Returns the module."""
+    global _STARTUP_LOG
+    if not quiet:
+        import tensorflow as tf
+
+        return tf
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with quiet_native_stderr() as captured:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device discovery logs (cuInit) here
+        import keras  # noqa: F401
+    _STARTUP_LOG = captured.text
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"(keras|tensorflow|keras_tuner|tensorflow_datasets)")
