@@ -69,7 +69,7 @@ def serve_check(path: str) -> dict:
 
     from kdl.tasks.images import decode_images
 
-    loaded, meta, version = load_export(path)
+    loaded, _, version = load_export(path)
     files = {}
     for name in (REQUEST_FILE, EXPECTED_FILE):
         try:
@@ -193,7 +193,7 @@ def border_note(path: str, pixels, stats: dict | None) -> str | None:
 
 
 def predict_images(export: str, inputs: list[str], top_k: int = 3,
-                   signature: str = "serving_bytes"):
+                   signature: str = "serving_bytes", loaded_export=None):
     """Classify the images ``inputs`` names with the export at ``export`` through
     ``signature`` (``serving_bytes``: the file's bytes as a client sends them). Returns
     (rows, notes): one dict per image (file, class id and name, probability, top k),
@@ -203,7 +203,8 @@ def predict_images(export: str, inputs: list[str], top_k: int = 3,
 
     from kdl.tasks.images import decode_images
 
-    loaded, meta, version = load_export(export)
+    # ``loaded_export``: what :func:`kdl.export.load_export` returned, if already loaded.
+    loaded, meta, version = loaded_export or load_export(export)
     spec = serving_input(loaded, signature)  # raises for a signature the export lacks
     files = image_files(inputs)
     size = meta.get("serving_bytes", {}).get("size") or list(spec.shape[1:3])

@@ -43,11 +43,12 @@ def run(args) -> int:
     from kdl.export import load_export, serving_input
     from kdl.serving import predict_images
 
-    loaded, meta, _ = load_export(args.export_dir)
+    export = load_export(args.export_dir)
+    loaded, meta, _ = export
     if serving_input(loaded).dtype == tf.string and "serving_bytes" not in loaded.signatures:
         return _continue_texts(loaded, meta, args.inputs)
     rows, notes = predict_images(args.export_dir, args.inputs, top_k=args.top_k,
-                                 signature=args.signature)
+                                 signature=args.signature, loaded_export=export)
     for note in notes:
         print(note, file=sys.stderr)
     if args.json:
