@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from kdl._files import write_json
 from kdl.engine.runs import aggregate_runs, check_can_add_seeds
 from kdl.platform import hardware, machine_line
-from kdl.recipes import get_recipe, list_recipes, target_text
+from kdl.recipes import get_recipe, is_shipped, list_recipes, recipe_file_path, target_text
 
 if TYPE_CHECKING:
     from kdl.engine.seeds import SeedRuns
@@ -50,12 +50,16 @@ def installed() -> bool:
     return "site-packages" in parts or "dist-packages" in parts
 
 
-def cards_dir() -> str:
-    """Where ``--record`` writes: ``$KDL_CARDS_DIR``; else, in a source checkout, the
-    recipes' own ``recipes/cards/``; else (an installed package) ``./cards`` in the working
-    directory, never into site-packages."""
+def cards_dir(recipe=None) -> str:
+    """Where ``--record`` writes: ``$KDL_CARDS_DIR``; else, for a user's recipe, ``cards/``
+    beside its recipe file (or in the working directory: ``--from BASE --name NEW``); else,
+    in a source checkout, the recipes' own ``recipes/cards/``; else (an installed package)
+    ``./cards`` in the working directory. Never into site-packages."""
     if os.environ.get("KDL_CARDS_DIR"):
         return os.environ["KDL_CARDS_DIR"]
+    if recipe is not None and not is_shipped(recipe.name):
+        path = recipe_file_path(recipe)
+        return os.path.join(os.path.dirname(path) if path else os.getcwd(), "cards")
     return os.path.join(os.getcwd(), "cards") if installed() else shipped_cards_dir()
 
 
@@ -92,26 +96,27 @@ def save_card(recipe, runs, pretrain=None, command: str | None = None,
         "command": command or f"kdl train {recipe.name} --record",
         "pretrain": pretrain,
     }
-    return _write_card(recipe.name, card)
+    return _write_card(recipe.name, card, recipe=recipe)
 
 
-def _write_card(name: str, card: dict, replacing: bool = True) -> str:
+def _write_card(name: str, card: dict, replacing: bool = True, recipe=None) -> str:
     """Write ``name``'s card; with ``replacing``, the card it replaces goes into its
     ``history`` (newest last), so no run, however short, erases a measured result."""
-    os.makedirs(cards_dir(), exist_ok=True)
-    path = os.path.join(cards_dir(), f"{name}.json")
-    previous = load_card(name) if replacing else None
+    directory = cards_dir(recipe)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.json")
+    previous = load_card(name, recipe) if replacing else None
     if previous is not None:
         card = {**card, "history": [*previous.pop("history", []), previous]}
     return write_json(path, card, default=str)  # the old card or the new one, never half
 
 
 def add_seeds_to_card(name: str, runs: list[dict], record: dict,
-                      command: str | None = None) -> dict:
+                      command: str | None = None, recipe=None) -> dict:
     """Add ``runs`` (seeds' summaries, as :func:`save_card` takes them, run as ``record``
     says) to the card of recipe ``name``, after checking again that they may join it;
     the mean, spread and verdicts are recomputed over every seed. Returns the card."""
-    card = load_card(name)
+    card = load_card(name, recipe)
     check_can_add_seeds(card, name, record)
     taken = sorted({s["seed"] for s in card["seeds"]} & {r["seed"] for r in runs})
     if taken:
@@ -123,14 +128,14 @@ def add_seeds_to_card(name: str, runs: list[dict], record: dict,
     card["date"] = time.strftime("%Y-%m-%d", time.gmtime())
     if command:
         card["command"] = f"{card['command']}; {command}"
-    _write_card(name, card, replacing=False)  # the same card, grown
+    _write_card(name, card, replacing=False, recipe=recipe)  # the same card, grown
     return card
 
 
-def load_card(name: str) -> dict | None:
-    """``name``'s card where ``--record`` writes (:func:`cards_dir`); from an installed
-    package without one there, the card the wheel ships."""
-    dirs = [cards_dir()]
+def load_card(name: str, recipe=None) -> dict | None:
+    """``name``'s card where ``--record`` writes (:func:`cards_dir`, for ``recipe`` where
+    it is a user's); from an installed package without one there, the card the wheel ships."""
+    dirs = [cards_dir(recipe)]
     if installed() and not os.environ.get("KDL_CARDS_DIR"):
         dirs.append(shipped_cards_dir())
     for directory in dirs:

@@ -23,3 +23,11 @@ class DataError(KdlError, ValueError):
 
 class PathError(KdlError, OSError):
     """A path kdl cannot use: a workdir or export directory that cannot be created or written."""
+
+
+class KdlWarning(UserWarning):
+    """Something kdl can work with after a change it says (the CLI prints one line)."""
+
+
+class DataWarning(KdlWarning):
+    """Data that kdl uses after converting it (mixed sizes, mixed colour modes)."""

@@ -32,7 +32,7 @@ from kdl.errors import KdlError
 from kdl.formats import write_checked
 from kdl.platform import hardware, machine_line, versions
 from kdl.tasks import get_task
-from kdl.tasks.images import RESIZE
+from kdl.data.images import RESIZE
 
 META_FILE = "kdl.json"
 

@@ -17,10 +17,15 @@ import ast
 import copy
 import dataclasses
 import fnmatch
+import hashlib
 import importlib
+import importlib.util
+import os
 import pkgutil
+import pprint
 from typing import Any
 
+from kdl._files import write_text
 from kdl._names import close_matches, unknown_name_message
 from kdl.errors import ConfigError
 
@@ -158,6 +163,9 @@ class Recipe:
     target_reference: str = ""
     description: str = ""
     smoke_overrides: dict = dataclasses.field(default_factory=dict)
+    # Where the recipe came from: "" for kdl's own; "file:PATH sha256:HEX" for a recipe file
+    # (kdl train ./my_recipe.py); "from:BASE" for `kdl train --from BASE --name NEW`.
+    origin: str = ""
 
     def early_stopping_mode(self) -> str:
         """What early stopping does in this run: "stop", "restore_best" or "off"."""
@@ -235,10 +243,73 @@ def list_recipes(pattern: str = "*") -> list[str]:
 
 
 def get_recipe(name: str) -> Recipe:
+    """A shipped recipe by name, or the ``RECIPE`` of a recipe file (a path ending in .py)."""
+    if is_recipe_file(name):
+        return load_recipe_file(name)
     _load_all()
     if name not in _RECIPES:
         raise ConfigError(unknown_name_message("recipe", name, _RECIPES))
     return _RECIPES[name]
+
+
+def is_shipped(name: str) -> bool:
+    """Whether ``name`` is one of kdl's own recipes (its card lives with kdl's)."""
+    _load_all()
+    return name in _RECIPES
+
+
+# --- recipe files outside the package ---------------------------------------------------------
+
+def is_recipe_file(name: str) -> bool:
+    return isinstance(name, str) and (name.endswith(".py") or os.sep in name)
+
+
+def load_recipe_file(path: str) -> Recipe:
+    """The ``RECIPE`` (a :class:`Recipe`) defined by the Python file at ``path``, with its
+    ``origin`` set to the file and its SHA-256 (kept in the run's provenance). The file runs
+    as a module: it is the user's own code, as a Model Garden config file is."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(path):
+        raise ConfigError(f"No recipe file at {path}. Received: recipe={path!r}")
+    with open(path, "rb") as f:
+        source = f.read()
+    digest = hashlib.sha256(source).hexdigest()
+    spec = importlib.util.spec_from_file_location(f"kdl_user_recipe_{digest[:12]}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's file: any error in it is theirs, said in one line
+        raise ConfigError(f"The recipe file {path} failed to run: {type(e).__name__}: {e}. "
+                          f"Received: recipe={path!r}") from None
+    recipe = getattr(module, "RECIPE", None)
+    if not isinstance(recipe, Recipe):
+        found = type(recipe).__name__ if recipe is not None else "nothing"
+        raise ConfigError(f"The recipe file {path} must define RECIPE = kdl.recipes.Recipe(...); "
+                          f"it defines {found} by that name. Received: recipe={path!r}")
+    _load_all()
+    if recipe.name in _RECIPES:
+        raise ConfigError(f"The recipe file {path} names its recipe '{recipe.name}', the name of "
+                          f"one of kdl's own: choose another name (its card would replace kdl's). "
+                          f"Received: name={recipe.name!r}")
+    return recipe.replace(origin=f"file:{path} sha256:{digest}")
+
+
+def recipe_file_path(recipe: Recipe) -> str | None:
+    """The path of the file ``recipe`` came from, or None."""
+    if not recipe.origin.startswith("file:"):
+        return None
+    return recipe.origin[len("file:"):].rsplit(" sha256:", 1)[0]
+
+
+def write_recipe_file(recipe: Recipe, path: str, note: str) -> str:
+    """Write ``recipe`` as a recipe file that ``kdl train PATH`` runs again, ``note`` (how it
+    was made) in its docstring. Returns the path."""
+    config = recipe.replace(origin="").to_dict()
+    config.pop("origin", None)
+    text = (f'"""Recipe {recipe.name}: {note}\n\nRun: ``kdl train {os.path.basename(path)}``."""\n\n'
+            "from kdl.recipes import Recipe\n\n"
+            f"RECIPE = Recipe.from_dict({pprint.pformat(config, width=96, sort_dicts=False)})\n")
+    return write_text(path, text)
 
 
 # --- overrides from the command line ------------------------------------------------------

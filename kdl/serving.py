@@ -67,7 +67,7 @@ def serve_check(path: str) -> dict:
 
     import tensorflow as tf
 
-    from kdl.tasks.images import decode_images
+    from kdl.data.images import decode_images
 
     loaded, _, version = load_export(path)
     files = {}
@@ -201,7 +201,7 @@ def predict_images(export: str, inputs: list[str], top_k: int = 3,
     import numpy as np
     import tensorflow as tf
 
-    from kdl.tasks.images import decode_images
+    from kdl.data.images import decode_images
 
     # ``loaded_export``: what :func:`kdl.export.load_export` returned, if already loaded.
     loaded, meta, version = loaded_export or load_export(export)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import kdl  # noqa: F401  (sets KERAS_BACKEND before TensorFlow loads)
 from kdl.cli import evaluate, experiment, listing, predict, report, serve_check, train, tune
@@ -37,8 +38,22 @@ def build_parser() -> Parser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """kdl's own warnings as one line on stderr; others as Python shows them."""
+    from kdl.errors import KdlWarning
+
+    if issubclass(category, KdlWarning):
+        print(f"kdl: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     args.argv = argv  # what a card keeps as the command that reruns it
     if getattr(args, "backend", None):

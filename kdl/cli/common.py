@@ -40,13 +40,21 @@ def positive(name):
 
 
 def add_recipe_args(p, training: bool = True) -> None:
-    p.add_argument("recipe", help="recipe name (see `kdl list`)")
+    p.add_argument("recipe", nargs="?" if training else None,
+                   help="a recipe's name (see `kdl list`) or a recipe file (./my_recipe.py)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set learning_rate=0.01")
     p.add_argument("--workdir", help="logs, backup and final model (default runs/RECIPE)")
     p.add_argument("--smoke", action="store_true", help="the recipe's seconds-long variant")
+    p.add_argument("--data", metavar="SPEC",
+                   help="the data instead of the recipe's: folder:PATH, cifar10:PATH, "
+                        "cifar100:PATH, idx:DIR, npz:FILE or a data set's name")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     if training:
+        p.add_argument("--from", dest="base", metavar="BASE",
+                       help="start from recipe BASE (with --name NEW: a new recipe, its file "
+                            "written into the workdir)")
+        p.add_argument("--name", metavar="NEW", help="the new recipe's name (with --from)")
         p.add_argument("--epochs", type=positive("--epochs"))
         p.add_argument("--batch-size", type=positive("--batch-size"))
 
@@ -63,28 +71,55 @@ def check_formats(args) -> list[str]:
     return check_formats(getattr(args, "formats", None), backend.backend())
 
 
-def resolve_recipe(args):
-    from kdl.engine.resolve import resolve_recipe
+def _recipe_name(args) -> str:
+    base, name = getattr(args, "base", None), getattr(args, "name", None)
+    if args.recipe and base:
+        raise UsageError(f"Give the recipe once: as RECIPE or as --from. Received: {args.recipe} "
+                         f"--from {base}")
+    if not (args.recipe or base):
+        raise UsageError("Name a recipe (see `kdl list`), a recipe file, or --from BASE --name "
+                         "NEW. Received: no recipe")
+    if name is not None and not base:
+        raise UsageError(f"--name makes a new recipe from --from BASE. Received: --name {name} "
+                         f"without --from")
+    if base and name is None:
+        raise UsageError(f"--from BASE needs --name NEW, the new recipe's name. Received: "
+                         f"--from {base}")
+    return args.recipe or base
 
+
+def resolve_recipe(args):
+    import re
+
+    from kdl.engine.resolve import resolve_recipe
+    from kdl.recipes import is_shipped
+
+    name, new = _recipe_name(args), getattr(args, "name", None)
+    if new is not None and (not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", new)
+                            or is_shipped(new)):
+        why = "one of kdl's own recipes" if is_shipped(new) else \
+            "a letter, then letters, digits, _ or -"
+        raise UsageError(f"--name must be a new recipe's name ({why}). Received: --name {new!r}")
     try:
-        return resolve_recipe(args.recipe, smoke=getattr(args, "smoke", False),
+        recipe = resolve_recipe(name, smoke=getattr(args, "smoke", False),
                               overrides=args.set or [],
                               epochs=getattr(args, "epochs", None),
                               batch_size=getattr(args, "batch_size", None),
+                              data=getattr(args, "data", None),
                               precision=getattr(args, "precision", None) or None,
                               deterministic=True if getattr(args, "deterministic", False) else None)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if new is not None:
+        recipe = recipe.replace(name=new, origin=f"from:{name}")
+    return recipe
 
 
-def check_data(recipe) -> None:
-    from kdl.data import DataNotFoundError
+def check_data(recipe) -> dict:
+    """The recipe's data checked (bad data: one line, exit 2); returns its fingerprint."""
     from kdl.engine.resolve import check_data
 
-    try:
-        check_data(recipe)
-    except DataNotFoundError as e:
-        raise UsageError(str(e)) from None
+    return check_data(recipe)
 
 
 def workdir_for(args, recipe) -> str:

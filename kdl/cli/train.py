@@ -59,7 +59,7 @@ def run(args) -> int:
     # The strategy first: MultiWorkerMirroredStrategy must configure collective ops
     # before TensorFlow runs anything (loading the data does).
     strategy = strategy_for(args)
-    check_data(recipe)
+    fingerprint = check_data(recipe)
     _check_outputs(args, recipe)
     formats = check_formats(args)
     from kdl import cards
@@ -73,10 +73,20 @@ def run(args) -> int:
             raise UsageError(f"--add-seeds continues the card's seeds; --seeds starts anew: "
                              f"choose one. Received: --seeds {args.seeds} --add-seeds {args.add_seeds}")
         try:
-            recipe = recipe_to_add_seeds(cards.load_card(recipe.name), recipe, strategy)
+            recipe = recipe_to_add_seeds(cards.load_card(recipe.name, recipe), recipe, strategy,
+                                         data_fingerprint=fingerprint)
         except ValueError as e:
             raise UsageError(str(e)) from None
     workdir = workdir_for(args, recipe)
+    if recipe.origin.startswith("from:") and is_chief():  # a new recipe: its file, rerunnable
+        import os
+
+        from kdl.recipes import write_recipe_file
+
+        path = write_recipe_file(recipe, os.path.join(workdir, f"{recipe.name}.py"),
+                                 f"made by `{shown_command(args.argv)}`.")
+        if not args.json:
+            print(f"recipe file: {path} (kdl train {path} runs it again)", flush=True)
     several = (args.add_seeds or args.seeds) > 1 or bool(args.add_seeds)
 
     def on_seed(result, summary):
@@ -114,7 +124,7 @@ def run(args) -> int:
         if args.add_seeds:
             try:
                 card = cards.add_seeds_to_card(recipe.name, done.runs, first.provenance,
-                                               command=command)
+                                               command=command, recipe=recipe)
             except ValueError as e:  # the card changed while these seeds ran
                 raise UsageError(f"{e} (these seeds' results are in {workdir})") from None
         else:

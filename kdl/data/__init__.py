@@ -3,6 +3,7 @@
     >>> from kdl import data
     >>> ds = data.load_image_dataset("fashion_mnist")   # offline, from Debian's package
     >>> train = data.make_pipeline(ds.train, 128, training=True)
+    >>> photos = data.load_image_dataset("folder:~/photos", image_shape=(64, 64, 3))
 
 Names load on first use, so that the parts that need no TensorFlow (the IDX reader, the
 validation split, the augmentation layers inside a model on JAX or PyTorch) import on a
@@ -19,7 +20,10 @@ _HOMES = {
     "make_pipeline": "pipeline",
     "normalization_layer": "pipeline",
     "DataNotFoundError": "sources",
-    "ImageDataset": "sources",
+    "ImageDataset": "dataset",
+    "index_folder": "folders",
+    "list_sources": "sources",
+    "register_source": "sources",
     "from_arrays": "sources",
     "from_directory": "sources",
     "load_image_dataset": "sources",

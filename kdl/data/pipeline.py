@@ -35,12 +35,16 @@ def make_pipeline(
     image_size=None,
     repeat: bool = False,
     autotune: bool = False,
+    decode=None,
 ) -> tf.data.Dataset:
     """Batches of ``(float32 images in [0, 255], labels)`` ready for ``fit``.
 
     ``dataset``: unbatched ``(uint8[H, W, C], label)`` elements, or a pair of arrays
     ``(images, labels)`` held in memory. Augmentation runs only when ``training``.
-    ``image_size`` resizes (bilinear) after augmentation.
+    ``image_size`` resizes (bilinear) after augmentation. ``decode``: the elements are
+    ``(path, label)`` and ``decode`` reads each (:attr:`kdl.data.ImageDataset.decode`),
+    in parallel after the paths are shuffled: nothing is cached, so memory holds a few
+    batches, not the data set.
 
     ``autotune``: tf.data's autotuning, off by default, its two knobs (parallel
     batching, prefetch depth) set by hand instead: with it on, deleting an iterator that
@@ -56,7 +60,7 @@ def make_pipeline(
     deterministic = deterministic or not training
     fetch = None
     if isinstance(dataset, tf.data.Dataset):
-        ds = dataset.cache() if cache else dataset
+        ds = dataset.cache() if cache and decode is None else dataset
     elif isinstance(dataset, tuple | list) and len(dataset) == 2:
         images, labels = (tf.convert_to_tensor(a) for a in dataset)
         if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
@@ -77,6 +81,8 @@ def make_pipeline(
     if repeat:
         ds = ds.repeat()
     cores = os.cpu_count() or 1
+    if decode is not None:
+        ds = ds.map(decode, num_parallel_calls=cores, deterministic=deterministic or None)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
                   num_parallel_calls=tf.data.AUTOTUNE if autotune else cores,
                   deterministic=deterministic or None)

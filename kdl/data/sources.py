@@ -1,6 +1,19 @@
-"""Where images and labels come from: IDX files offline, TFDS online, arrays, folders.
+"""Where images and labels come from: one spec, one registry of sources.
 
-:func:`load_image_dataset` looks, in order, at ``data_dir``; MNIST-layout IDX files in
+A recipe's ``data`` (and ``kdl train --data SPEC``) is either a data set's name or
+``SOURCE:ARGUMENT``, one registered function per source (:func:`register_source`):
+
+    folder:PATH     a folder of images, Keras' layout (kdl.data.folders), decoded lazily
+    cifar10:PATH    CIFAR-10's python tarball (or the folder it unpacks to), without TFDS
+    cifar100:PATH   CIFAR-100's (fine labels)
+    idx:DIR         MNIST-format IDX files (MNIST, Fashion-MNIST, KMNIST, ...)
+    npz:FILE        x_train, y_train, x_test, y_test (and optionally class_names)
+
+Every source's :class:`ImageDataset` carries a ``fingerprint``: which data it was (a digest
+of the arrays or of each split's file list) and how it was split (seed, sizes), so a run's
+record says what it was measured on.
+
+For a name, :func:`load_image_dataset` looks, in order, at ``data_dir``; MNIST-layout IDX files in
 ``$KDL_DATA_DIR`` or ``/usr/share/datasets/fashion-mnist`` (Debian's
 ``dataset-fashion-mnist``, for ``fashion_mnist`` only); then TFDS, which downloads any
 of its image-classification datasets (mnist, fashion_mnist, cifar10, cifar100, ...)
@@ -12,11 +25,15 @@ deterministic, never from test.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 
+from kdl._names import close_matches
+from kdl.data.dataset import ImageDataset, carve_validation, check_fraction  # noqa: F401
 from kdl.data.idx import find_idx_files, load_idx_directory
 from kdl.errors import DataError, KdlError
 
@@ -32,50 +49,21 @@ class DataNotFoundError(KdlError, FileNotFoundError):
     """No source could provide the dataset; the message says how to get it."""
 
 
-@dataclasses.dataclass
-class ImageDataset:
-    """Unbatched ``tf.data.Dataset``s of ``(uint8[H, W, C], int64 label)`` per split.
-
-    ``arrays`` holds the numpy arrays behind them when the data is in memory.
-    """
-
-    name: str
-    train: object
-    validation: object
-    test: object
-    num_classes: int
-    class_names: tuple[str, ...]
-    image_shape: tuple[int, int, int]
-    source: str
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
-
-    def split_sizes(self) -> dict[str, int]:
-        if self.arrays is not None:
-            return {k: len(v[1]) for k, v in self.arrays.items()}
-        return {k: int(getattr(self, k).cardinality()) for k in ("train", "validation", "test")}
-
-
-def _check_fraction(validation_fraction) -> None:
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(
-            "`validation_fraction` must be in [0, 1). "
-            f"Received: validation_fraction={validation_fraction!r}"
-        )
-
-
-def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
-    """Split ``(x, y)`` into train and validation by a seeded permutation."""
-    _check_fraction(fraction)
-    n_val = int(round(len(x) * fraction))
-    order = np.random.default_rng(seed).permutation(len(x))
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
 
 
 def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays",
                 class_names=None, validation_fraction: float = 0.1, seed: int = 0,
-                source: str = "arrays") -> ImageDataset:
-    """An :class:`ImageDataset` from numpy arrays (images ``[N, H, W]`` or ``[N, H, W, C]``)."""
+                source: str = "arrays", fingerprint: dict | None = None) -> ImageDataset:
+    """An :class:`ImageDataset` from numpy arrays (images ``[N, H, W]`` or ``[N, H, W, C]``).
+
+    Its fingerprint adds to ``fingerprint`` (e.g. an archive's digest) the digest of the
+    arrays (train before the validation carve, and test), the seed and the split sizes."""
     import tensorflow as tf
 
     arrays = {}
@@ -102,15 +90,19 @@ def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays",
                 f"Labels of {name} must be class ids 0{most}: {len(bad)} are not, first "
                 f"y_{split}[{bad[0]}]={y[bad[0]]} (from {source}). Received: source={source!r}")
         arrays[split] = (x, y.astype("int64"))
+    data_digest = _digest(*arrays["train"], *arrays["test"])
     (xt, yt), (xv, yv) = carve_validation(*arrays["train"], validation_fraction, seed)
     arrays = {"train": (xt, yt), "validation": (xv, yv), "test": arrays["test"]}
+    fingerprint = {"source": source, **(fingerprint or {}), "digest": data_digest, "seed": seed,
+                   "validation_fraction": validation_fraction,
+                   "split_sizes": {k: len(v[1]) for k, v in arrays.items()}}
     num_classes = int(max(arrays["train"][1].max(), arrays["test"][1].max())) + 1
     if class_names is None:
         class_names = tuple(str(i) for i in range(num_classes))
     datasets = {k: tf.data.Dataset.from_tensor_slices(v) for k, v in arrays.items()}
     return ImageDataset(name=name, num_classes=len(class_names), class_names=tuple(class_names),
                         image_shape=tuple(xt.shape[1:]), source=source, arrays=arrays,
-                        **datasets)
+                        fingerprint=fingerprint, **datasets)
 
 
 def _idx_candidates(name: str, data_dir):
@@ -126,28 +118,132 @@ def _idx_candidates(name: str, data_dir):
 
 
 def load_image_dataset(name: str, data_dir=None, validation_fraction: float = 0.1,
-                       seed: int = 0):
-    """Load an image-classification dataset by name; see the module docstring for the order.
+                       seed: int = 0, image_shape=None):
+    """Load an image-classification dataset by name or ``SOURCE:ARGUMENT`` spec (see the
+    module docstring). ``image_shape`` (H, W, C): what lazily decoded sources (folders)
+    bring every image to; array sources keep their own shape.
 
     Returns an :class:`ImageDataset` with ``.train``, ``.validation``, ``.test``,
-    ``.num_classes`` and ``.class_names``.
+    ``.num_classes``, ``.class_names`` and ``.fingerprint``.
     """
-    _check_fraction(validation_fraction)
+    check_fraction(validation_fraction)
+    kind, argument = split_spec(name)
+    if kind is not None:
+        return _SOURCES[kind](argument, validation_fraction=validation_fraction, seed=seed,
+                              image_shape=image_shape)
     for directory in _idx_candidates(name, data_dir):
         if os.path.isdir(directory) and find_idx_files(directory):
-            (x_train, y_train), (x_test, y_test) = load_idx_directory(directory)
-            names = {"fashion_mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}.get(name)
-            return from_arrays(x_train, y_train, x_test, y_test, name=name, class_names=names,
-                               validation_fraction=validation_fraction, seed=seed,
-                               source=f"idx:{directory}")
+            return _from_idx(directory, name, validation_fraction, seed)
         if data_dir is not None and os.path.isdir(directory):
-            return from_directory(directory, name=name, validation_fraction=validation_fraction,
-                                  seed=seed)
+            return from_directory(directory, validation_fraction=validation_fraction, seed=seed,
+                                  image_size=image_shape[:2] if image_shape else None)
     if data_dir is not None:
         raise DataNotFoundError(
             f"No IDX files or image folders found for '{name}'. Received: data_dir={data_dir!r}"
         )
     return load_tfds(name, validation_fraction=validation_fraction, seed=seed)
+
+
+def _from_idx(directory: str, name: str, validation_fraction: float, seed: int):
+    (x_train, y_train), (x_test, y_test) = load_idx_directory(directory)
+    names = {"fashion_mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}.get(name)
+    if names is None and os.path.realpath(directory) == os.path.realpath(DEBIAN_FASHION_MNIST):
+        names = FASHION_MNIST_CLASSES
+    return from_arrays(x_train, y_train, x_test, y_test, name=name, class_names=names,
+                       validation_fraction=validation_fraction, seed=seed,
+                       source=f"idx:{directory}")
+
+
+# --- the registry of sources ------------------------------------------------------------
+
+_SOURCES: dict[str, Callable] = {}
+
+
+def register_source(kind: str) -> Callable[[Callable], Callable]:
+    """Register ``fn(argument, *, validation_fraction, seed, image_shape) -> ImageDataset``
+    as the source ``KIND:ARGUMENT``; a duplicate kind is refused."""
+    def decorator(fn: Callable) -> Callable:
+        if kind in _SOURCES:
+            raise ValueError(f"A data source named '{kind}' is already registered. "
+                             f"Received: kind={kind!r}")
+        _SOURCES[kind] = fn
+        return fn
+
+    return decorator
+
+
+def list_sources() -> list[str]:
+    return sorted(_SOURCES)
+
+
+def split_spec(spec: str) -> tuple[str | None, str]:
+    """``("folder", "/abs/path")`` for ``"folder:path"``; ``(None, spec)`` for a data set's
+    name. A ``KIND:`` that is no registered source, or one without its argument, is a
+    :class:`kdl.errors.DataError` naming the sources."""
+    if not isinstance(spec, str) or ":" not in spec:
+        return None, spec
+    kind, argument = spec.split(":", 1)
+    if kind not in _SOURCES:
+        matches = close_matches(kind, list(_SOURCES))
+        hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
+        raise DataError(f"Unknown data source '{kind}'.{hint} Sources: "
+                        f"{', '.join(f'{k}:PATH' for k in list_sources())}, or a data set's name. "
+                        f"Received: data={spec!r}")
+    if not argument.strip():
+        raise DataError(f"The data source {kind} needs a path: {kind}:PATH. Received: data={spec!r}")
+    return kind, os.path.abspath(os.path.expanduser(argument))
+
+
+def normalize_spec(spec: str) -> str:
+    """``spec`` with its path made absolute (a workdir's recipe reruns from anywhere)."""
+    kind, argument = split_spec(spec)
+    return spec if kind is None else f"{kind}:{argument}"
+
+
+@register_source("folder")
+def _folder(path, *, validation_fraction, seed, image_shape):
+    from kdl.data.folders import load_folder
+
+    return load_folder(path, validation_fraction=validation_fraction, seed=seed,
+                       image_shape=image_shape)
+
+
+def _archive(kind: str, layout_name: str):
+    def source(path, *, validation_fraction, seed, image_shape):
+        from kdl.data import archives
+
+        (x_train, y_train), (x_test, y_test), names, digest = archives.read_cifar(
+            path, getattr(archives, layout_name))
+        return from_arrays(x_train, y_train, x_test, y_test, name=kind, class_names=names,
+                           validation_fraction=validation_fraction, seed=seed,
+                           source=f"{kind}:{path}", fingerprint={"archive_sha256": digest})
+
+    return register_source(kind)(source)
+
+
+_archive("cifar10", "CIFAR10")
+_archive("cifar100", "CIFAR100")
+
+
+@register_source("idx")
+def _idx(path, *, validation_fraction, seed, image_shape):
+    if not os.path.isdir(path) or not find_idx_files(path):
+        what = "has no MNIST-layout IDX files" if os.path.isdir(path) else "is not a folder"
+        raise DataError(f"{path} {what} (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte"
+                        f"[.gz], t10k-...). Received: data=idx:{path}")
+    return _from_idx(path, os.path.basename(path.rstrip(os.sep)) or "idx", validation_fraction,
+                     seed)
+
+
+@register_source("npz")
+def _npz(path, *, validation_fraction, seed, image_shape):
+    from kdl.data.archives import read_npz
+
+    (x_train, y_train), (x_test, y_test), names, digest = read_npz(path)
+    return from_arrays(x_train, y_train, x_test, y_test,
+                       name=os.path.splitext(os.path.basename(path))[0], class_names=names,
+                       validation_fraction=validation_fraction, seed=seed, source=f"npz:{path}",
+                       fingerprint={"file_sha256": digest})
 
 
 def _how_to_get(name: str) -> str:
@@ -205,56 +301,31 @@ def load_tfds(name: str, validation_fraction: float = 0.1, seed: int = 0,
                         image_shape=shape, source=f"tfds:{name}")
 
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
-
 def from_directory(directory, *, name: str | None = None, validation_fraction: float = 0.1,
                    seed: int = 0, image_size=None, color_mode: str | None = None) -> ImageDataset:
-    """Image folders in ``keras.utils.image_dataset_from_directory``'s layout.
+    """Image folders in ``keras.utils.image_dataset_from_directory``'s layout, decoded lazily
+    (:mod:`kdl.data.folders`): ``directory/train/<class>/*`` and ``directory/test/<class>/*``,
+    or ``directory/<class>/*`` with a seeded tenth of each class held out as test.
+    ``image_size`` (H, W) resizes every image (needed when they differ in size);
+    ``color_mode`` ``"grayscale"`` or ``"rgb"`` (default: grey where every image is)."""
+    from kdl.data.folders import default_channels, index_folder, load_folder
 
-    ``directory/train/<class>/*.png`` and ``directory/test/<class>/*.png``; or, with no
-    train/test folders, ``directory/<class>/*`` with 10% (seeded) held out as test.
-    All images must share one size unless ``image_size`` resizes them.
-    """
-    from PIL import Image
-
-    directory = os.fspath(directory)
-
-    def read_tree(root, class_names=None):
-        classes = class_names or sorted(
-            d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-        if not classes:
-            raise DataNotFoundError(f"No class folders in {root}")
-        xs, ys = [], []
-        for label, cls in enumerate(classes):
-            folder = os.path.join(root, cls)
-            for fname in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-                if not fname.lower().endswith(IMAGE_EXTENSIONS):
-                    continue
-                img = Image.open(os.path.join(folder, fname))
-                img = img.convert(color_mode or ("L" if img.mode in ("L", "1", "P")
-                                                 and color_mode is None else "RGB"))
-                if image_size is not None:
-                    img = img.resize(tuple(image_size)[::-1])
-                xs.append(np.asarray(img))
-                ys.append(label)
-        if not xs:
-            raise DataNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
-        shapes = {x.shape for x in xs}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"Images under {root} differ in size {sorted(shapes)[:3]}: pass image_size. "
-                f"Received: image_size={image_size!r}"
-            )
-        return np.stack(xs), np.asarray(ys), tuple(classes)
-
-    train_dir, test_dir = os.path.join(directory, "train"), os.path.join(directory, "test")
-    if os.path.isdir(train_dir) and os.path.isdir(test_dir):
-        x_train, y_train, classes = read_tree(train_dir)
-        x_test, y_test, _ = read_tree(test_dir, classes)
+    modes = {"grayscale": 1, "rgb": 3, None: None}
+    if color_mode not in modes:
+        raise ValueError(f"`color_mode` must be 'grayscale', 'rgb' or None. "
+                         f"Received: color_mode={color_mode!r}")
+    channels = modes[color_mode]
+    if image_size is not None or channels is not None:
+        index = index_folder(directory)
+        if image_size is None:
+            if len(index.sizes) > 1:
+                raise DataError(f"Images under {directory} differ in size: pass image_size. "
+                                f"Received: image_size=None")
+            image_size = index.sizes[0]
+        channels = channels or default_channels(index)
+        shape = (*image_size, channels)
     else:
-        x, y, classes = read_tree(directory)
-        (x_train, y_train), (x_test, y_test) = carve_validation(x, y, 0.1, seed + 1)
-    return from_arrays(x_train, y_train, x_test, y_test, name=name or os.path.basename(directory),
-                       class_names=classes, validation_fraction=validation_fraction, seed=seed,
-                       source=f"folders:{directory}")
+        shape = None
+    ds = load_folder(directory, validation_fraction=validation_fraction, seed=seed,
+                     image_shape=shape)
+    return dataclasses.replace(ds, name=name) if name else ds

@@ -170,6 +170,7 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     resuming = check_resumable(recipe, workdir)
     keras.utils.set_random_seed(recipe.seed)
     data = prepare_data(recipe)
+    record = {**record, "data_fingerprint": data.fingerprint}  # which files or arrays, how split
     set_precision(recipe.precision)
     try:
         with strategy.scope():

@@ -26,6 +26,10 @@ def resolve_recipe(name: str, *, smoke: bool = False, overrides=(), **changes) -
     changes = {k: v for k, v in changes.items() if v is not None}
     recipe = recipe.replace(**changes) if changes else recipe
     check_recipe(recipe)
+    if get_task(recipe.task).image_data:  # a source's path made absolute: reruns anywhere
+        from kdl.data.sources import normalize_spec
+
+        recipe = recipe.replace(data=normalize_spec(recipe.data))
     return recipe
 
 
@@ -82,6 +86,10 @@ def check_recipe(recipe: Recipe) -> None:
         raise ConfigError("`normalization` must be channel, pixel, scale or None. "
                          f"Received: normalization={recipe.normalization!r}")
     check_model_args(recipe)
+    if get_task(recipe.task).image_data:
+        from kdl.data.sources import split_spec
+
+        split_spec(recipe.data)  # a SOURCE: kdl has, with its argument
     if recipe.pretrain is not None and not hasattr(recipe.pretrain, "kind"):
         raise ConfigError("`pretrain` must be None or a pretraining (kdl.recipes.SDAEPretraining). "
                          f"Received: pretrain={recipe.pretrain!r}")
@@ -149,10 +157,11 @@ def check_model_args(recipe: Recipe) -> None:
                               f"Received: model_args.{key}={recipe.model_args[key]!r}")
 
 
-def check_data(recipe: Recipe) -> None:
-    """Raise :class:`kdl.data.DataNotFoundError` (how to get it) when the recipe's data
-    cannot be had; before anything of a run is written."""
-    get_task(recipe.task).check_data(recipe)
+def check_data(recipe: Recipe) -> dict:
+    """Raise :class:`kdl.data.DataNotFoundError` (how to get it) or
+    :class:`kdl.errors.DataError` (what is wrong with it) when the recipe's data cannot be
+    had; before anything of a run is written. Returns the data's fingerprint."""
+    return get_task(recipe.task).check_data(recipe) or {}
 
 
 def resolve_for_strategy(recipe: Recipe, strategy=None) -> Recipe:

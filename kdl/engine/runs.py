@@ -67,6 +67,11 @@ def check_can_add_seeds(card: dict | None, name: str, record: dict | None = None
               if k != "seed" and config.get(k) != card["config"].get(k)]
     differ += [f"{k} {record.get(k)!r} (card: {card.get(k)!r})"
                for k in _SET_UP if record.get(k) != card.get(k)]
+    # The same data spec can name other data (a folder's files changed): its digest.
+    mine = (record.get("data_fingerprint") or {}).get("digest")
+    theirs = (card.get("data_fingerprint") or {}).get("digest")
+    if mine and theirs and mine != theirs:
+        differ.append(f"data digest {mine[:12]} (card: {theirs[:12]}: another data set)")
     if differ:
         raise ValueError(f"the card of {name} was recorded with another set-up, and one mean "
                          f"over two set-ups would mean nothing; --record alone replaces the "

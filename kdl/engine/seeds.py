@@ -49,11 +49,14 @@ def train_seeds(recipe: Recipe, workdir: str, *, seeds: int = 1, per_seed_workdi
     return SeedRuns(runs, first, dict(runs[0]) if len(runs) == 1 else aggregate_runs(runs))
 
 
-def recipe_to_add_seeds(card: dict | None, recipe: Recipe, strategy=None) -> Recipe:
+def recipe_to_add_seeds(card: dict | None, recipe: Recipe, strategy=None,
+                        data_fingerprint: dict | None = None) -> Recipe:
     """``recipe`` starting at the seed after its card's last, once the set-up it will run
-    (recipe resolved for ``strategy``, backend, versions, machine) is checked to be the
-    card's: a mean over seeds of two set-ups would mean nothing. Raises ValueError."""
+    (recipe resolved for ``strategy``, backend, versions, machine, and the data of
+    ``data_fingerprint``) is checked to be the card's: a mean over seeds of two set-ups
+    would mean nothing. Raises ValueError."""
     check_can_add_seeds(card, recipe.name)
     recipe = recipe.replace(seed=max(s["seed"] for s in card["seeds"]) + 1)
-    check_can_add_seeds(card, recipe.name, provenance(resolve_for_strategy(recipe, strategy)))
+    record = provenance(resolve_for_strategy(recipe, strategy))
+    check_can_add_seeds(card, recipe.name, {**record, "data_fingerprint": data_fingerprint})
     return recipe

@@ -25,6 +25,7 @@ class DataBundle:
     vocabulary: tuple | None = None
     train_arrays: tuple | None = None
     normalization: object = None
+    fingerprint: dict = dataclasses.field(default_factory=dict)  # which data, how split
 
 
 @dataclasses.dataclass
@@ -41,6 +42,8 @@ class Task:
     """The base: what every task must say. Subclasses are registered by name."""
 
     name: str = ""
+    # Whether `data` is an image source spec (kdl.data.sources: a name or SOURCE:PATH).
+    image_data: bool = False
     classifier: bool = False  # class probabilities out (test-time flip, activation monitor, ...)
     curve_metric: str = "accuracy"  # the metric the report's curves show beside the loss
     signatures: tuple[str, ...] = ("serving_default",)
@@ -53,7 +56,8 @@ class Task:
     # may not): for the message that says where they come from.
     model_args_from_data: dict[str, str] = {}
 
-    def check_data(self, recipe) -> None:
+    def check_data(self, recipe) -> dict:
+        """Raise (one line) unless the recipe's data can be had; return its fingerprint."""
         raise NotImplementedError
 
     def prepare_data(self, recipe) -> DataBundle:

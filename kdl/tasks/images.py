@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kdl.data.images import decode_images
 from kdl.tasks.base import DataBundle, Task, TestOutputs, classification_outputs, register_task
 
 if TYPE_CHECKING:
@@ -19,55 +20,47 @@ def _limit(arrays, n):
     return arrays if n is None else (arrays[0][:n], arrays[1][:n])
 
 
-# How serving_bytes and `kdl predict` bring any image to the model's input (kdl.json names
-# it): alpha dropped, RGB to grey by tf.image's luma weights (grey repeated for RGB), then
-# bilinear resizing with antialiasing (area-like when shrinking a photo, plain bilinear when
-# enlarging), the aspect ratio not kept (as Keras' image_dataset_from_directory).
-RESIZE = {"method": "bilinear", "antialias": True, "keeps_aspect_ratio": False,
-          "formats": ["png", "jpeg", "bmp", "gif"]}
-
-
-def decode_images(encoded, image_shape):
-    """A batch of encoded images (``tf.string``: PNG, JPEG, BMP, GIF; any size, grey, RGB
-    or RGBA) as ``float32`` pixels in [0, 255] of ``image_shape`` (H, W, C)."""
-    import tensorflow as tf
-
-    height, width, channels = (int(d) for d in image_shape)
-
-    def one(data):
-        image = tf.cast(tf.io.decode_image(data, expand_animations=False), tf.float32)
-        n = tf.shape(image)[-1]  # 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA: alpha dropped
-        if channels == 1:
-            image = tf.cond(n < 3, lambda: image[..., :1],
-                            lambda: tf.image.rgb_to_grayscale(image[..., :3]))
-        else:
-            image = tf.cond(n < 3, lambda: tf.repeat(image[..., :1], channels, axis=-1),
-                            lambda: image[..., :channels])
-        image.set_shape([None, None, channels])
-        return tf.image.resize(image, (height, width), method=RESIZE["method"],
-                               antialias=RESIZE["antialias"])
-
-    return tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([height, width, channels],
-                                                                      tf.float32))
-
-
 class ImageTask(Task):
     """Images in, as float32 pixels in [0, 255]; the model normalizes them itself."""
 
     signatures = ("serving_default", "serving_float", "serving_bytes")
     figures_use_test_outputs = True
+    image_data = True
 
-    def check_data(self, recipe) -> None:
-        """The data can be had, and the recipe's augmentation builds for its images (each
-        layer's own validation of its values)."""
+    def load_data(self, recipe):
+        """The recipe's :class:`kdl.data.ImageDataset`. Sources decoded lazily (folders)
+        bring every image to the recipe's ``image_size`` (default: the model's own input)
+        and to the model's channels."""
         from kdl.data import load_image_dataset
+
+        return load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                                  seed=recipe.seed, image_shape=self.image_shape_hint(recipe))
+
+    def image_shape_hint(self, recipe) -> tuple:
+        """(H, W, C) for sources without a shape of their own: the recipe's ``image_size``,
+        else the builder's default ``input_shape``; C None where the builder has none."""
+        import inspect
+
+        from kdl.models._registry import get_model_builder
+
+        default = inspect.signature(get_model_builder(recipe.model)).parameters.get("input_shape")
+        default = tuple(default.default) if default is not None and isinstance(
+            default.default, tuple) else ()
+        size = tuple(recipe.image_size) if recipe.image_size else default[:2]
+        if len(size) != 2:
+            return None
+        return (*size, default[2] if len(default) == 3 else None)
+
+    def check_data(self, recipe) -> dict:
+        """The data can be had, and the recipe's augmentation builds for its images (each
+        layer's own validation of its values). Returns the data's fingerprint."""
         from kdl.data.augment import build_augmentation
 
-        ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                                seed=recipe.seed)
+        ds = self.load_data(recipe)
         build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
         shape = (*recipe.image_size, ds.image_shape[-1]) if recipe.image_size else ds.image_shape
         self.check_model_args(recipe, shape, ds.num_classes)
+        return ds.fingerprint
 
     def builder_args(self, shape, classes: int) -> dict:
         """The builder arguments this task sets from the data, for :meth:`check_model_args`."""
@@ -92,11 +85,10 @@ class ImageTask(Task):
     def prepare_data(self, recipe) -> DataBundle:
         import tensorflow as tf
 
-        from kdl.data import load_image_dataset, make_pipeline
+        from kdl.data import make_pipeline
         from kdl.data.augment import build_augmentation
 
-        ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                                seed=recipe.seed)
+        ds = self.load_data(recipe)
         augmentation = build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
         if ds.arrays is not None:
             train_arrays = _limit(ds.arrays["train"], recipe.max_train_examples)
@@ -105,6 +97,17 @@ class ImageTask(Task):
             # Arrays go to the pipeline as they are: it gathers whole batches by index.
             train, validation, test = train_arrays, val_arrays, test_arrays
             n_train = len(train_arrays[1])
+            normalization = tf.data.Dataset.from_tensor_slices(train_arrays)
+        elif ds.files is not None:  # paths, decoded in the pipeline after shuffling
+            train_arrays = None
+            limits = {"train": recipe.max_train_examples, "validation": recipe.max_test_examples,
+                      "test": recipe.max_test_examples}
+            train, validation, test = (
+                tf.data.Dataset.from_tensor_slices(tuple(
+                    tf.constant(list(v)[:limits[k]]) for v in ds.files[k]))
+                for k in ("train", "validation", "test"))
+            n_train = int(train.cardinality())
+            normalization = train.map(ds.decode, num_parallel_calls=tf.data.AUTOTUNE)
         else:
             train_arrays = None
             train, validation, test = ds.train, ds.validation, ds.test
@@ -114,18 +117,18 @@ class ImageTask(Task):
                 test = test.take(recipe.max_test_examples)
                 validation = validation.take(recipe.max_test_examples)
             n_train = int(train.cardinality())
+            normalization = train
 
         def pipe(split, training):
             return self.targets(make_pipeline(
                 split, recipe.batch_size, training=training,
                 augmentation=augmentation if training else None, seed=recipe.seed,
-                deterministic=recipe.deterministic))
+                deterministic=recipe.deterministic, decode=ds.decode))
 
         return DataBundle(pipe(train, True), pipe(validation, False), pipe(test, False),
                           ds.image_shape, ds.num_classes, ds.class_names,
                           max(1, -(-n_train // recipe.batch_size)), train_arrays=train_arrays,
-                          normalization=tf.data.Dataset.from_tensor_slices(train_arrays)
-                          if train_arrays is not None else train)
+                          normalization=normalization, fingerprint=ds.fingerprint)
 
     def preprocess(self, recipe, data: DataBundle):
         """The model's input and its preprocessing: (input, preprocessed tensor)."""
@@ -138,7 +141,8 @@ class ImageTask(Task):
             x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
         elif recipe.normalization in ("channel", "pixel"):
             x = normalization_layer(data.normalization, per=recipe.normalization)(x)
-        if recipe.image_size is not None:
+        if recipe.image_size is not None and tuple(recipe.image_size) != tuple(
+                data.input_shape[:2]):  # a folder's images come at image_size already
             x = keras.layers.Resizing(*recipe.image_size, name="resize")(x)
         return inputs, x
 

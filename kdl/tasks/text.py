@@ -23,10 +23,11 @@ class CharRNNTask(Task):
     def _source(recipe) -> str:
         return recipe.data.split(":", 1)[1] if recipe.data.startswith("text:") else recipe.data
 
-    def check_data(self, recipe) -> None:
+    def check_data(self, recipe) -> dict:
         from kdl.data import load_text_corpus
 
         load_text_corpus(self._source(recipe), max_chars=1000)
+        return {"source": self._source(recipe)}
 
     def prepare_data(self, recipe) -> DataBundle:
         from kdl.data import load_text_corpus, make_pipeline
