@@ -9,7 +9,6 @@ is typed in, and nothing here writes the README.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -19,7 +18,8 @@ from typing import TYPE_CHECKING
 from kdl._files import write_json
 from kdl.engine.runs import aggregate_runs, check_can_add_seeds
 from kdl.platform import hardware, machine_line
-from kdl.recipes import get_recipe, is_shipped, list_recipes, recipe_file_path, target_text
+from kdl.card_store import cards_dir, installed, load_card, sha256_file, shipped_cards_dir  # noqa: F401
+from kdl.recipes import get_recipe, list_recipes, target_text
 
 if TYPE_CHECKING:
     from kdl.engine.seeds import SeedRuns
@@ -37,43 +37,68 @@ ZALANDO = {
 HUMAN = 0.835
 
 
-def shipped_cards_dir() -> str:
-    """``recipes/cards/`` (``kdl/_recipes/cards`` once installed: the wheel ships them),
-    found without importing the recipe files."""
-    spec = importlib.util.find_spec("kdl._recipes")
-    return os.path.join(list(spec.submodule_search_locations)[0], "cards")
-
-
-def installed() -> bool:
-    """True when kdl runs from an installed package (site-packages), not a checkout."""
-    parts = os.path.abspath(shipped_cards_dir()).split(os.sep)
-    return "site-packages" in parts or "dist-packages" in parts
-
-
-def cards_dir(recipe=None) -> str:
-    """Where ``--record`` writes: ``$KDL_CARDS_DIR``; else, for a user's recipe, ``cards/``
-    beside its recipe file (or in the working directory: ``--from BASE --name NEW``); else,
-    in a source checkout, the recipes' own ``recipes/cards/``; else (an installed package)
-    ``./cards`` in the working directory. Never into site-packages."""
-    if os.environ.get("KDL_CARDS_DIR"):
-        return os.environ["KDL_CARDS_DIR"]
-    if recipe is not None and not is_shipped(recipe.name):
-        path = recipe_file_path(recipe)
-        return os.path.join(os.path.dirname(path) if path else os.getcwd(), "cards")
-    return os.path.join(os.getcwd(), "cards") if installed() else shipped_cards_dir()
+# The small carded models' weights ship with their card (kdl.models.get_model(NAME,
+# weights="card:CARD")): at most this many parameters, 4 MB of float32.
+MAX_SHIPPED_PARAMS = 1_000_000
 
 
 def record(seed_runs: SeedRuns, command: str) -> str:
     """Write the card of what :func:`kdl.engine.train_seeds` ran, with the ``command`` that
-    reruns it (the CLI's, without its output-only options)."""
+    reruns it (the CLI's, without its output-only options); a small image model's weights
+    (the first seed's, the exported one) beside it, named in the card."""
     first = seed_runs.first
+    old = (load_card(first.recipe.name, first.recipe) or {}).get("weights")
+    weights = _write_weights(seed_runs)
     # The recipe as it ran (resolved for the strategy), with the seed it started from.
-    return save_card(first.recipe, seed_runs.runs, pretrain=first.pretrain_report,
-                     command=command, provenance=first.provenance)
+    path = save_card(first.recipe, seed_runs.runs, pretrain=first.pretrain_report,
+                     command=command, provenance=first.provenance, weights=weights)
+    if old and weights and old["file"] != weights["file"]:  # the card names the new file now
+        stale = os.path.join(os.path.dirname(path), old["file"])
+        if os.path.exists(stale):
+            os.remove(stale)
+    return path
+
+
+def _write_weights(seed_runs: SeedRuns) -> dict | None:
+    """The first seed's weights, as :func:`kdl.models._weights.build_card_model` builds
+    the model, in a file named by their digest (a kill between the file and the card
+    leaves the old card's file in place); None for a large or non-image model."""
+    from kdl.export import input_stats
+    from kdl.models._registry import get_model_builder
+    from kdl.models._weights import build_card_model, transfer_weights
+    from kdl.tasks import get_task
+
+    first = seed_runs.first
+    recipe, data = first.recipe, first.data
+    task = get_task(recipe.task)
+    if not task.image_data or first.model.count_params() > MAX_SHIPPED_PARAMS:
+        return None
+    classes = data.num_classes if task.classifier else None
+    model = build_card_model(recipe.to_dict(), data.input_shape, classes, get_model_builder)
+    report = transfer_weights(first.model, model)
+    if report.new:
+        raise RuntimeError(f"kdl bug: the card model of {recipe.name} lacks {report.new}")
+    directory = cards_dir(recipe)
+    os.makedirs(directory, exist_ok=True)
+    scratch = os.path.join(directory, f".kdl-weights-{os.getpid()}.weights.h5")
+    try:
+        model.save_weights(scratch)
+        digest = sha256_file(scratch)
+        name = f"{recipe.name}-{digest[:12]}.weights.h5"
+        os.replace(scratch, os.path.join(directory, name))
+    finally:
+        if os.path.exists(scratch):
+            os.remove(scratch)
+    return {"file": name, "sha256": digest, "bytes": os.path.getsize(os.path.join(directory, name)),
+            "input_shape": list(data.input_shape), "classes": classes,
+            "class_names": [str(c) for c in data.class_names] if task.classifier else None,
+            "seed": seed_runs.runs[0]["seed"], "test_metrics": seed_runs.runs[0]["test_metrics"],
+            "params": int(model.count_params()), "input_stats": input_stats(data),
+            "test_time_flip": bool(recipe.test_time_flip)}
 
 
 def save_card(recipe, runs, pretrain=None, command: str | None = None,
-              provenance: dict | None = None) -> str:
+              provenance: dict | None = None, weights: dict | None = None) -> str:
     """Write ``recipes/cards/RECIPE.json`` from one run's summary or several seeds'
     (a list); the target is judged on the seeds' mean. ``provenance``: the first seed's
     record (:func:`kdl.platform.provenance`), kept in the card as it is."""
@@ -95,6 +120,7 @@ def save_card(recipe, runs, pretrain=None, command: str | None = None,
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "command": command or f"kdl train {recipe.name} --record",
         "pretrain": pretrain,
+        "weights": weights,
     }
     return _write_card(recipe.name, card, recipe=recipe)
 
@@ -130,20 +156,6 @@ def add_seeds_to_card(name: str, runs: list[dict], record: dict,
         card["command"] = f"{card['command']}; {command}"
     _write_card(name, card, replacing=False, recipe=recipe)  # the same card, grown
     return card
-
-
-def load_card(name: str, recipe=None) -> dict | None:
-    """``name``'s card where ``--record`` writes (:func:`cards_dir`, for ``recipe`` where
-    it is a user's); from an installed package without one there, the card the wheel ships."""
-    dirs = [cards_dir(recipe)]
-    if installed() and not os.environ.get("KDL_CARDS_DIR"):
-        dirs.append(shipped_cards_dir())
-    for directory in dirs:
-        path = os.path.join(directory, f"{name}.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-    return None
 
 
 # Recipe fields that do not change what a run measures, or that the card shows beside it:
@@ -214,3 +226,24 @@ def cards_table() -> str:
     return "\n".join(lines)
 
 
+
+
+def evaluate_weights(name: str) -> dict:
+    """Card ``name``'s shipped weights on its recipe's test split, evaluated as the run was
+    (test-time flip included): the numbers its ``weights.test_metrics`` should repeat."""
+    from kdl.card_store import card_weights
+    from kdl.engine.loop import loss_and_metrics, prepare_data
+    from kdl.models import get_model
+    from kdl.recipes import Recipe
+
+    card, entry, _ = card_weights(name)
+    recipe = Recipe.from_dict(card["config"])
+    model = get_model(recipe.model, weights=f"card:{name}")
+    if entry.get("test_time_flip"):
+        from kdl.layers import with_test_time_flip
+
+        model = with_test_time_flip(model)
+    loss, metrics = loss_and_metrics(recipe)
+    model.compile(loss=loss, metrics=metrics)
+    data = prepare_data(recipe)
+    return {k: float(v) for k, v in model.evaluate(data.test, verbose=0, return_dict=True).items()}

@@ -35,6 +35,7 @@ from kdl.tasks import get_task
 from kdl.data.images import RESIZE
 
 META_FILE = "kdl.json"
+KERAS_FILE = "model.keras"  # the Keras model beside the SavedModel
 
 
 class ExportNotFoundError(KdlError, ValueError):
@@ -246,6 +247,9 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
     try:
         archive = build_archive(model, task, vocabulary, class_names=class_names)
         archive.write_out(tmp, verbose=False)
+        # The Keras model beside the SavedModel (TF Serving reads only its own files): a
+        # fine-tuning run starts from it (init_from=VERSION), by layer name.
+        model.save(os.path.join(tmp, KERAS_FILE))
         if provenance is None:
             hw = hardware()
             provenance = {"versions": versions(), "hardware": hw, "machine": machine_line(hw)}

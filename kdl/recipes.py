@@ -150,6 +150,20 @@ class Recipe:
     # (kdl.layers.with_test_time_flip); training is unchanged. Classification only.
     test_time_flip: bool = False
     pretrain: SDAEPretraining | None = None  # e.g. greedy SDAE pretraining
+    # Fine-tuning (kdl.engine.finetune): start from a trained model's weights, loaded by
+    # layer name: a run's workdir, an export version, a .keras or .weights.h5 file, or
+    # "card:NAME" (the weights kdl ships with a card). A classifier of another class count
+    # gets a new head. Another input shape is refused unless adapt_input (the first
+    # convolution's kernel summed or spread over the channels; shape-bound layers new).
+    init_from: str | None = None
+    adapt_input: bool = False
+    # "none", "backbone" (every loaded layer but the head) or N (the first N layers with
+    # trainable weights) frozen; batch norm in a frozen layer runs in inference mode.
+    freeze: str | int = "none"
+    # Train with the frozen layers frozen until this epoch, then all of them (None: frozen
+    # throughout). While frozen, the rate is learning_rate * head_learning_rate_multiplier.
+    unfreeze_epoch: int | None = None
+    head_learning_rate_multiplier: float = 1.0
     sequence_length: int = 100  # char_rnn
     max_chars: int = 2_000_000  # char_rnn corpus size
     scale_learning_rate: bool = False  # linear scaling rule: lr * replicas (Goyal et al. 2017)
@@ -379,6 +393,8 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
                 raise ConfigError(f"'{top}' is not a dict, so '{key}' cannot be set. Received: {item!r}")
             inner = current.get(sub)
             changes[top] = {**current, sub: _coerce(key, inner, value)}
+        elif top == "freeze":  # a mode's name or a number of layers: checked with the recipe
+            changes[top] = value
         else:
             if top in ("target", "image_size") and value is not None:
                 current = current if current is not None else value

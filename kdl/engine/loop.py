@@ -87,7 +87,8 @@ def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
 
 
 def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int,
-               strategy=None, progress_prefix: str = ""):
+               strategy=None, progress_prefix: str = "", backup: str = "backup",
+               keep_backup: bool = False):
     import tensorflow as tf
 
     in_sync = []
@@ -98,8 +99,9 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
     cbs = [
         counter,
         kdl_callbacks.TerminateOnNaN(),
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), save_freq="epoch",
-                                         delete_checkpoint=True, double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, backup), save_freq="epoch",
+                                         delete_checkpoint=not keep_backup,
+                                         double_checkpoint=True),
         *in_sync,
         *_early_stopping(recipe, verbose),
         kdl_callbacks.LearningRateLogger(),  # before the loggers and the progress line
@@ -138,6 +140,48 @@ def with_test_time_flip_compiled(model: keras.Model, recipe: Recipe) -> keras.Mo
     return wrapped
 
 
+def _fit(model, recipe: Recipe, data: DataBundle, workdir: str, counter, verbose: int,
+         strategy, progress_prefix: str, replicas: int, parent: dict | None) -> dict:
+    """``model.fit`` over the recipe's epochs; with ``freeze``, the frozen layers fixed (at
+    ``learning_rate * head_learning_rate_multiplier``) for the whole run or until
+    ``unfreeze_epoch``, then everything at the recipe's own rate and schedule. Each phase
+    has its own backup, so a killed run resumes in the phase it was in. Returns the
+    history of every epoch."""
+    from kdl.engine.finetune import frozen_layers, set_frozen
+
+    frozen = frozen_layers(model, recipe, (parent or {}).get("new", ()))
+    split = recipe.unfreeze_epoch if frozen else None
+    phases = [(0, recipe.epochs, not frozen, "backup")]
+    if frozen:
+        phases = [(0, split or recipe.epochs, False, "backup_frozen" if split else "backup")]
+        if split:
+            phases.append((split, recipe.epochs, True, "backup"))
+    history: dict = {}
+    for first, last, trainable, backup in phases:
+        set_frozen(frozen, not trainable)
+        phase = recipe.replace(epochs=last - first, warmup_epochs=min(recipe.warmup_epochs,
+                                                                       last - first))
+        if not trainable:
+            phase = phase.replace(learning_rate=recipe.learning_rate
+                                  * recipe.head_learning_rate_multiplier)
+        with strategy.scope():
+            compile_model(model, phase, data.steps_per_epoch, replicas)
+        # A finished first phase keeps its backup: resumed in the second, it is restored
+        # (0 epochs run) instead of trained again.
+        cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy, progress_prefix,
+                         backup=backup, keep_backup=len(phases) > 1 and backup != "backup")
+        fitted = model.fit(data.train, validation_data=data.validation, epochs=last,
+                           initial_epoch=first, callbacks=cbs, shuffle=False,  # the pipeline shuffles
+                           verbose=0)  # EpochProgress prints
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(values)
+    if len(phases) > 1:
+        import shutil
+
+        shutil.rmtree(os.path.join(workdir, "backup_frozen"), ignore_errors=True)
+    return history
+
+
 def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
                        verbose: int = 1, progress_prefix: str = "") -> TrainResult:
     """Train ``recipe`` in ``workdir`` (logs, backup, final model) and evaluate on test.
@@ -172,20 +216,26 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     data = prepare_data(recipe)
     record = {**record, "data_fingerprint": data.fingerprint}  # which files or arrays, how split
     set_precision(recipe.precision)
+    parent = None
     try:
         with strategy.scope():
             model = build_model(recipe, data)
             apply_regularizers(model, recipe)
-            compile_model(model, recipe, data.steps_per_epoch, replicas)
-        if not resuming:
+            if recipe.init_from is not None:
+                from kdl.engine.finetune import initialize_from
+
+                parent, line = initialize_from(model, recipe, data.class_names)
+                record = {**record, "parent": parent}
+                if verbose:
+                    print(f"init_from {recipe.init_from}: {line}", flush=True)
+        if not resuming and recipe.init_from is None:
             initialize_data_dependent(model, data)
-        pretrain_report = None if resuming else pretrain(model, recipe, data, verbose)
+        pretrain_report = None if resuming or recipe.init_from else \
+            pretrain(model, recipe, data, verbose)
         counter = kdl_callbacks.EpochCounter()
-        cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy, progress_prefix)
         train_start = time.perf_counter()
-        history = model.fit(data.train, validation_data=data.validation, epochs=recipe.epochs,
-                            callbacks=cbs, shuffle=False,  # the pipeline shuffles
-                            verbose=0)  # EpochProgress prints
+        history = _fit(model, recipe, data, workdir, counter, verbose, strategy,
+                       progress_prefix, replicas, parent)
         train_s = time.perf_counter() - train_start
         if recipe.test_time_flip:
             with strategy.scope():
@@ -196,12 +246,14 @@ def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
     test_metrics = get_task(recipe.task).finish_metrics(
         {k: float(v) for k, v in results.items()})
     result = TrainResult(recipe, model, test_metrics, counter.epochs_done or recipe.epochs,
-                         time.perf_counter() - start, train_s, dict(history.history), data,
+                         time.perf_counter() - start, train_s, history, data,
                          pretrain_report, workdir, record)
     if is_chief():
         with atomic_path(os.path.join(workdir, "model.keras")) as tmp:
             model.save(tmp)
         write_json(os.path.join(workdir, "result.json"),
                    {**result.summary(), **record, "pretrain": pretrain_report,
+                    "class_names": [str(c) for c in data.class_names]
+                    if get_task(recipe.task).classifier else None,
                     "epoch_seconds": counter.epoch_seconds}, default=str)
     return result

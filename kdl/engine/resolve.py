@@ -90,9 +90,41 @@ def check_recipe(recipe: Recipe) -> None:
         from kdl.data.sources import split_spec
 
         split_spec(recipe.data)  # a SOURCE: kdl has, with its argument
+    _check_finetuning(recipe)
     if recipe.pretrain is not None and not hasattr(recipe.pretrain, "kind"):
         raise ConfigError("`pretrain` must be None or a pretraining (kdl.recipes.SDAEPretraining). "
                          f"Received: pretrain={recipe.pretrain!r}")
+
+
+def _check_finetuning(recipe: Recipe) -> None:
+    from kdl.engine.finetune import check_init_from
+
+    if recipe.init_from is not None:
+        check_init_from(recipe.init_from)
+    freeze = recipe.freeze
+    if not (freeze in ("none", "backbone") or (isinstance(freeze, int) and not isinstance(
+            freeze, bool) and freeze >= 0)):
+        raise ConfigError(f"`freeze` must be 'none', 'backbone' or a number of leading layers "
+                          f">= 0. Received: freeze={freeze!r}")
+    if freeze not in ("none", 0) and recipe.init_from is None:
+        raise ConfigError(f"`freeze` keeps loaded weights fixed: set init_from too. Received: "
+                          f"freeze={freeze!r} with init_from=None")
+    if recipe.adapt_input and recipe.init_from is None:
+        raise ConfigError("`adapt_input` adapts loaded weights: set init_from too. Received: "
+                          "adapt_input=True with init_from=None")
+    if recipe.unfreeze_epoch is not None:
+        value = recipe.unfreeze_epoch
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < recipe.epochs:
+            raise ConfigError(f"`unfreeze_epoch` must be None or an epoch in 1..{recipe.epochs - 1} "
+                              f"(of {recipe.epochs}). Received: unfreeze_epoch={value!r}")
+        if freeze in ("none", 0):
+            raise ConfigError(f"`unfreeze_epoch` ends a frozen phase: set freeze too. Received: "
+                              f"unfreeze_epoch={value!r} with freeze={freeze!r}")
+    if not (_number(recipe.head_learning_rate_multiplier)
+            and recipe.head_learning_rate_multiplier > 0):
+        raise ConfigError(f"`head_learning_rate_multiplier` must be a finite number > 0. "
+                          f"Received: head_learning_rate_multiplier="
+                          f"{recipe.head_learning_rate_multiplier!r}")
 
 
 def _number(value) -> bool:
@@ -161,7 +193,12 @@ def check_data(recipe: Recipe) -> dict:
     """Raise :class:`kdl.data.DataNotFoundError` (how to get it) or
     :class:`kdl.errors.DataError` (what is wrong with it) when the recipe's data cannot be
     had; before anything of a run is written. Returns the data's fingerprint."""
-    return get_task(recipe.task).check_data(recipe) or {}
+    fingerprint = get_task(recipe.task).check_data(recipe) or {}
+    if recipe.init_from is not None and fingerprint.get("image_shape"):
+        from kdl.engine.finetune import check_input_shape
+
+        check_input_shape(recipe, fingerprint["image_shape"])
+    return fingerprint
 
 
 def resolve_for_strategy(recipe: Recipe, strategy=None) -> Recipe:

@@ -118,7 +118,7 @@ def check_resumable(recipe, workdir: str) -> bool:
     """
     path = os.path.join(workdir, "recipe.json")
     config = json.loads(json.dumps(recipe.to_dict(), default=str))
-    resuming = os.path.isdir(os.path.join(workdir, "backup"))
+    resuming = any(os.path.isdir(os.path.join(workdir, b)) for b in ("backup", "backup_frozen"))
     if resuming and os.path.exists(path):
         with open(path) as f:
             saved = json.load(f)

@@ -37,7 +37,24 @@ def get_model_builder(name: str) -> Callable:
 
 
 def get_model(name: str, **kwargs):
-    """Build the registered model ``name`` with builder arguments ``kwargs``."""
+    """Build the registered model ``name`` with builder arguments ``kwargs``.
+
+    ``weights="card:CARD"``: the model recipe card ``CARD`` measured, with the weights that
+    ship with it (offline; their SHA-256 checked): raw pixels in [0, 255] in, its
+    normalization inside, as trained (``kdl weights`` lists the cards that have them)."""
+    weights = kwargs.get("weights")
+    if isinstance(weights, str) and weights.startswith("card:"):
+        get_model_builder(name)
+        others = sorted(set(kwargs) - {"weights"})
+        if others:
+            from kdl.errors import ConfigError
+
+            raise ConfigError(f"weights='card:...' builds the card's model as it was trained; "
+                              f"other arguments would change it. Received: "
+                              f"{', '.join(f'{k}={kwargs[k]!r}' for k in others)}")
+        from kdl.models._weights import load_card_weights
+
+        return load_card_weights(weights[len("card:"):], get_model_builder, model_name=name)
     return get_model_builder(name)(**kwargs)
 
 

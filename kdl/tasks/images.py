@@ -60,7 +60,7 @@ class ImageTask(Task):
         build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
         shape = (*recipe.image_size, ds.image_shape[-1]) if recipe.image_size else ds.image_shape
         self.check_model_args(recipe, shape, ds.num_classes)
-        return ds.fingerprint
+        return {**ds.fingerprint, "image_shape": list(ds.image_shape)}
 
     def builder_args(self, shape, classes: int) -> dict:
         """The builder arguments this task sets from the data, for :meth:`check_model_args`."""
@@ -134,16 +134,14 @@ class ImageTask(Task):
         """The model's input and its preprocessing: (input, preprocessed tensor)."""
         import keras
         from kdl.data import normalization_layer
+        from kdl.models._weights import input_front
 
         inputs = keras.Input(shape=data.input_shape, name="image")
-        x = inputs
-        if recipe.normalization == "scale":
-            x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
-        elif recipe.normalization in ("channel", "pixel"):
-            x = normalization_layer(data.normalization, per=recipe.normalization)(x)
-        if recipe.image_size is not None and tuple(recipe.image_size) != tuple(
-                data.input_shape[:2]):  # a folder's images come at image_size already
-            x = keras.layers.Resizing(*recipe.image_size, name="resize")(x)
+        adapted = None
+        if recipe.normalization in ("channel", "pixel") and data.normalization is not None:
+            adapted = normalization_layer(data.normalization, per=recipe.normalization)
+        x = input_front(inputs, normalization=recipe.normalization, image_size=recipe.image_size,
+                        normalization_layer=adapted)
         return inputs, x
 
     def outputs(self, y, top_k: int, class_names=None):
