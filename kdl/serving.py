@@ -198,7 +198,6 @@ def predict_images(export: str, inputs: list[str], top_k: int = 3,
     ``signature`` (``serving_bytes``: the file's bytes as a client sends them). Returns
     (rows, notes): one dict per image (file, class id and name, probability, top k),
     and the notes for images unlike the training data."""
-    import numpy as np
     import tensorflow as tf
 
     from kdl.data.images import decode_images
@@ -222,8 +221,16 @@ def predict_images(export: str, inputs: list[str], top_k: int = 3,
     if "probabilities" not in out:
         raise PredictInputError(f"{version} is not a classifier (it answers "
                                 f"{', '.join(sorted(out))}). Received: {export!r}")
-    names = meta.get("class_names")
-    probabilities = out["probabilities"].numpy()
+    rows = _rows(files, out["probabilities"].numpy(), meta.get("class_names"), top_k)
+    pixels = pixels.numpy()
+    notes = [n for f, x in zip(files, pixels, strict=True)
+             if (n := border_note(f, x, meta.get("input_stats")))]
+    return rows, notes
+
+
+def _rows(files, probabilities, names, top_k: int) -> list[dict]:
+    import numpy as np
+
     rows = []
     for f, p in zip(files, probabilities, strict=True):
         order = np.argsort(-p)[:top_k]
@@ -232,7 +239,38 @@ def predict_images(export: str, inputs: list[str], top_k: int = 3,
                      "probability": round(float(p[order[0]]), 4),
                      "top_k": [{"class_id": int(i), "class_name": names[i] if names else str(i),
                                 "probability": round(float(p[i]), 4)} for i in order]})
-    pixels = pixels.numpy()
-    notes = [n for f, x in zip(files, pixels, strict=True)
-             if (n := border_note(f, x, meta.get("input_stats")))]
+    return rows
+
+
+def predict_with_card(card: str, inputs: list[str], top_k: int = 3):
+    """:func:`predict_images` with the weights card ``card`` ships, no export needed: the
+    files decoded as ``serving_bytes`` decodes them, the model as the card measured it
+    (test-time flip included). Returns (rows, notes)."""
+    import tensorflow as tf
+
+    from kdl.card_store import card_weights
+    from kdl.data.images import decode_images
+    from kdl.models import get_model
+
+    found, entry, _ = card_weights(card)
+    if not entry.get("class_names"):
+        raise PredictInputError(f"The card {card} is not a classifier's. Received: --card {card}")
+    model = get_model(found["config"]["model"], weights=f"card:{card}")
+    if entry.get("test_time_flip"):
+        from kdl.layers import with_test_time_flip
+
+        model = with_test_time_flip(model)
+    files = image_files(inputs)
+    shape = tuple(entry["input_shape"])
+    pixels = decode_images(tf.constant([_encoded(f, shape) for f in files]), shape)
+    probabilities = _predict(model, pixels)
+    rows = _rows(files, probabilities, entry["class_names"], top_k)
+    notes = [n for f, x in zip(files, pixels.numpy(), strict=True)
+             if (n := border_note(f, x, entry.get("input_stats")))]
     return rows, notes
+
+
+def _predict(model, pixels):
+    import numpy as np
+
+    return np.asarray(model.predict(pixels, verbose=0, batch_size=256))

@@ -19,7 +19,7 @@ import kdl  # noqa: F401  (sets KERAS_BACKEND before TensorFlow loads)
 from kdl.cli import evaluate, experiment, listing, predict, report, serve_check, train, tune
 from kdl.cli.common import Parser, UsageError
 
-_WITHOUT_TENSORFLOW = ("list", "cards")
+_WITHOUT_TENSORFLOW = ("list", "cards", "weights")
 
 
 def build_parser() -> Parser:

@@ -1,5 +1,6 @@
-"""``kdl list`` (recipes with their target and last measured result) and ``kdl cards``
-(the recipe cards as a Markdown table). Neither imports TensorFlow."""
+"""``kdl list`` (recipes with their target and last measured result), ``kdl cards`` (the
+recipe cards as a Markdown table) and ``kdl weights`` (the cards whose weights ship). None
+imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_list)
     p = sub.add_parser("cards", help="print the recipe cards as a Markdown table")
     p.set_defaults(func=run_cards)
+    p = sub.add_parser("weights", help="list the cards whose trained weights ship with kdl "
+                                       "(get_model(NAME, weights='card:CARD'), kdl predict --card)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_weights)
 
 
 def run_list(args) -> int:
@@ -42,4 +47,22 @@ def run_cards(args) -> int:
     from kdl.cards import cards_table
 
     print(cards_table())
+    return 0
+
+
+def run_weights(args) -> int:
+    from kdl.card_store import cards_with_weights, load_card
+
+    rows = []
+    for name, entry in cards_with_weights():
+        card = load_card(name)
+        metric = card.get("target_metric", "accuracy")
+        value = entry["test_metrics"].get(metric)
+        rows.append({"card": name, "model": card["config"]["model"], "params": entry["params"],
+                     "input": "x".join(map(str, entry["input_shape"])),
+                     "seed": entry["seed"],
+                     "test": f"{metric} {value:.4f}" if value is not None else "-",
+                     "file": entry["file"], "sha256": entry["sha256"][:16],
+                     "machine": card.get("machine", "-")})
+    print_json(rows) if args.json else print_table(rows)
     return 0
