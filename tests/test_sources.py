@@ -52,7 +52,7 @@ def test_a_folder_of_mixed_images_is_indexed_checked_and_decoded_lazily(tmp_path
     assert ds.class_names == tuple(f"digit_{i}" for i in range(10))
     sizes = ds.split_sizes()
     # A tenth of each class held out as test, a fifth of the rest as validation, per class.
-    assert sizes == {"train": 80, "validation": 20, "test": 20}
+    assert sizes == {"train": 90, "validation": 20, "test": 10}  # of 12 per class: 1, 2, 9
     assert ds.arrays is None and ds.files is not None  # nothing decoded into memory
     x, y = next(iter(ds.train))
     assert tuple(x.shape) == (28, 28, 1) and x.dtype.name == "float32" and 0 <= int(y) < 10
@@ -220,7 +220,7 @@ def test_train_on_a_folder_from_the_cli_and_the_fingerprint_in_the_record(tmp_pa
     result = json.loads((tmp_path / "w" / "result.json").read_text())
     fingerprint = result["data_fingerprint"]
     assert fingerprint["source"] == f"folder:{root}" and fingerprint["layout"] == "train/test"
-    assert fingerprint["split_sizes"] == {"train": 68, "validation": 7, "test": 25}
+    assert fingerprint["split_sizes"] == {"train": 70, "validation": 10, "test": 20}
     assert result["config"]["data"] == f"folder:{root}"
     meta = json.loads((tmp_path / "exports" / "lenet5_fashion_mnist" / "1" / "kdl.json").read_text())
     assert meta["data_fingerprint"]["digest"] == fingerprint["digest"]

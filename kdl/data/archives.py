@@ -49,7 +49,9 @@ class _CifarUnpickler(pickle.Unpickler):
 
     _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
                 ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("builtins", "bytes")}
+                ("numpy._core.multiarray", "scalar"), ("builtins", "bytes"),
+                # Python 3's protocol-2 pickles of bytes (a re-pickled CIFAR batch).
+                ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
