@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from kdl import cards
+from kdl import card_store, cards
 from kdl.recipes import get_recipe
 
 
@@ -230,7 +230,7 @@ def test_a_target_is_met_by_reaching_it_exactly_as_keras_counts():
 def test_an_installed_package_writes_cards_to_the_working_directory(tmp_path, monkeypatch):
     """From site-packages, --record writes ./cards (or $KDL_CARDS_DIR), never the package;
     reading falls back to the card the wheel ships."""
-    monkeypatch.setattr(cards, "installed", lambda: True)
+    monkeypatch.setattr(card_store, "installed", lambda: True)
     monkeypatch.chdir(tmp_path)
     shipped = cards.load_card("mlp_fashion_mnist")
     assert shipped is not None  # the shipped card, read from the package
@@ -247,9 +247,14 @@ def test_an_installed_package_writes_cards_to_the_working_directory(tmp_path, mo
 
 
 @pytest.mark.slow
-def test_the_wheel_ships_the_cards(tmp_path):
+def test_the_wheel_installed_alone_is_a_full_install(tmp_path):
+    """The wheel ships the cards and the weights they name. Installed into a fresh venv
+    (its dependencies borrowed from this one's site-packages, kdl only from the wheel),
+    `kdl list` shows measured results, `kdl weights` the shipped weights, and `kdl predict
+    --card` classifies an image with no training, no export and no network."""
     import subprocess
     import sys
+    import sysconfig
     import zipfile
 
     from tests.conftest import ROOT
@@ -261,5 +266,38 @@ def test_the_wheel_ships_the_cards(tmp_path):
     (wheel,) = tmp_path.glob("kdl-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"kdl/_recipes/cards/{n}" for n in os.listdir(cards.shipped_cards_dir())
-               if n.endswith(".json")}
+               if n.endswith((".json", ".weights.h5"))}
     assert shipped and shipped <= names
+    assert any(n.endswith(".weights.h5") for n in shipped)
+    venv = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    # kdl's dependencies from this environment; not kdl itself (an editable install's
+    # finder is a .pth file of this site-packages, which a path added this way never runs).
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                          "--target", str(site), str(wheel)], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KDL_CARDS_DIR")}
+    where = subprocess.run([python, "-c", "import kdl; print(kdl.__file__)"], cwd=tmp_path,
+                           capture_output=True, text=True, env=env)
+    assert str(site) in where.stdout, where.stdout + where.stderr
+    listed = subprocess.run([python, "-m", "kdl.cli", "list", "--json"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rows = {r["recipe"]: r for r in json.loads(listed.stdout)}
+    assert rows["lenet5_fashion_mnist"]["last_result"].startswith("accuracy 0.9")
+    weights = subprocess.run([python, "-m", "kdl.cli", "weights", "--json"], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert weights.returncode == 0, weights.stderr[-2000:]
+    assert "lenet5_fashion_mnist" in {r["card"] for r in json.loads(weights.stdout)}
+    from PIL import Image
+
+    Image.new("L", (50, 40), 20).save(tmp_path / "photo.png")
+    predicted = subprocess.run([python, "-m", "kdl.cli", "predict", "--card",
+                                "lenet5_fashion_mnist", "photo.png", "--json"], cwd=tmp_path,
+                               capture_output=True, text=True, env=env, timeout=300)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert json.loads(predicted.stdout)["file"] == "photo.png"

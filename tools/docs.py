@@ -147,6 +147,55 @@ def backends() -> str:
     return "\n".join(out) or "No backend result recorded yet."
 
 
+def folder_memory() -> str:
+    from benchmarks import folder_memory as bench
+
+    out = [f"From `benchmarks/results/{name}` (`{r['benchmark']['command']}`, "
+           f"{r['benchmark']['machine']}, {r['benchmark'].get('date')}):\n\n{bench.markdown(r)}\n"
+           for name, r in _results("folder_memory")]
+    return "\n".join(out) or "No `python -m benchmarks.folder_memory` result recorded yet."
+
+
+def finetune() -> str:
+    from benchmarks import finetune_digits as bench
+
+    out = [f"From `benchmarks/results/{name}` (`{r['benchmark']['command']}`, "
+           f"{r['benchmark']['machine']}, {r['benchmark'].get('date')}; {r['epochs']} epochs, "
+           f"{r['test_images']} test images):\n\n{bench.markdown(r)}\n"
+           for name, r in _results("finetune_digits")]
+    return "\n".join(out) or "No `python -m benchmarks.finetune_digits` result recorded yet."
+
+
+def readme_finetune() -> str:
+    out = []
+    for _, r in _results("finetune_digits"):
+        for k in sorted({s["labels_per_class"] for s in r["summary"]}):
+            arms = {s["arm"]: s for s in r["summary"] if s["labels_per_class"] == k}
+            tuned, scratch = arms["fine-tune"], arms["scratch"]
+            gain = tuned["gain"]
+            interval = f" [{gain['low']:+.3f}, {gain['high']:+.3f}]" if gain["low"] is not None else ""
+            out.append(f"- {k} labels per class: test accuracy {tuned['mean']:.3f} fine-tuned, "
+                       f"{scratch['mean']:.3f} from scratch (gain {gain['mean']:+.3f}{interval}, "
+                       f"95%, {tuned['n']} seeds; {r['benchmark']['machine']})")
+    return "\n".join(out) or "Not measured yet (`python -m benchmarks.finetune_digits`)."
+
+
+def weights() -> str:
+    from kdl.card_store import cards_with_weights, load_card
+
+    lines = ["| card | model | parameters | input | seed | test metric of these weights | "
+             "file | SHA-256 | machine |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, entry in cards_with_weights():
+        card = load_card(name)
+        metric = card.get("target_metric", "accuracy")
+        value = entry["test_metrics"].get(metric)
+        lines.append(f"| `{name}` | `{card['config']['model']}` | {entry['params']:,} | "
+                     f"{'x'.join(map(str, entry['input_shape']))} | {entry['seed']} | "
+                     f"{metric} {value:.4f} | `{entry['file']}` | `{entry['sha256'][:16]}...` | "
+                     f"{card.get('machine', '-')} |")
+    return "\n".join(lines) if len(lines) > 2 else "No card ships weights yet."
+
+
 def _spread(mean: float, std: float | None) -> str:
     return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
 
@@ -204,7 +253,7 @@ def results() -> str:
 
 
 PAGES = {
-    "README.md": {"recipes": readme_recipes},
+    "README.md": {"recipes": readme_recipes, "finetune-readme": readme_finetune},
     "docs/recipes.md": {"stories": stories, "cards": cards, "accelerator": accelerator,
                         "sdae": sdae},
     "docs/experiments.md": {"experiments": experiments},
@@ -214,6 +263,8 @@ PAGES = {
     "docs/models.md": {"models": models},
     "docs/performance.md": {"bench": bench, "backends": backends, "results": results},
     "docs/backends.md": {"backends": backends},
+    "docs/data.md": {"folder-memory": folder_memory},
+    "docs/fine-tuning.md": {"weights": weights, "finetune": finetune},
 }
 
 
