@@ -1,7 +1,9 @@
 """Recipes: a whole training run as data, one file each in ``recipes/``.
 
-The first floor of kdl: this module imports no Keras and nothing else of kdl's but
-:mod:`kdl._names`, so a recipe file is pure data.
+The first floor of kdl: this module imports no Keras and nothing else of kdl's but the
+floor below (:mod:`kdl._names`, :mod:`kdl.errors`, :mod:`kdl._files`), so a recipe file
+is pure data. A recipe file outside the package (``kdl train ./my_recipe.py``) is any
+Python file that defines ``RECIPE``; its SHA-256 goes into the run's record.
 
 A :class:`Recipe` names the model and its arguments, the data and its split,
 augmentation, normalization, optimizer, schedule, loss, epochs, batch size, callbacks

@@ -54,6 +54,12 @@ class RecipeHyperModel(keras_tuner.HyperModel):
     """A recipe's search space; ``recipe_for(hp)`` is the recipe a trial trains."""
 
     def __init__(self, recipe: Recipe, data=None, epochs: int | None = None):
+        if recipe.unfreeze_epoch is not None:
+            from kdl.errors import ConfigError
+
+            raise ConfigError(f"kdl tune trains each trial in one phase (init_from and freeze "
+                              f"apply to the whole trial); unfreeze_epoch is kdl train's. "
+                              f"Received: unfreeze_epoch={recipe.unfreeze_epoch!r}")
         super().__init__(name=recipe.name, tunable=True)
         self.recipe = recipe
         self.data = data
@@ -115,6 +121,11 @@ class RecipeHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         recipe = self.recipe_for(hp)
         model = build_model(recipe, self.data)
+        if recipe.init_from is not None:  # every trial starts from the same weights
+            from kdl.engine.finetune import frozen_layers, initialize_from, set_frozen
+
+            parent, _ = initialize_from(model, recipe, self.data.class_names)
+            set_frozen(frozen_layers(model, recipe, parent["new"]), True)
         compile_model(model, recipe, self.data.steps_per_epoch)
         return model
 

@@ -160,7 +160,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
         return subprocess.Popen(
             [sys.executable, "-m", "kdl.cli", "train", "mlp_fashion_mnist", "--strategy",
              "multi_worker", "--epochs", "4", "--json", "--no-export", "--set",
-             "max_train_examples=16384", "--workdir", str(tmp_path / f"work{i}")],
+             "max_train_examples=8192", "--workdir", str(tmp_path / f"work{i}")],
             env=env_for(tf_config(ports, i)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, cwd=tmp_path)
 

@@ -211,3 +211,32 @@ def test_bad_fine_tuning_settings_are_one_line(setting, fragment, tmp_path, caps
     lines = out.err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and fragment in lines[0], out.err
     assert not (tmp_path / "w").exists()
+
+
+def _shipped():
+    import os
+
+    from kdl.card_store import cards_with_weights
+
+    if os.environ.get("KDL_CARDS_DIR"):
+        return []
+    return [name for name, _ in cards_with_weights()]
+
+
+@pytest.mark.parametrize("name", _shipped())
+def test_each_shipped_weights_file_repeats_its_cards_test_metrics(name, fashion_mnist):
+    """The weights in the wheel, evaluated as the recorded run evaluated them, within 0.002
+    of what the card says they measured."""
+    from kdl import cards
+    from kdl.card_store import load_card
+
+    entry = load_card(name)["weights"]
+    measured = cards.evaluate_weights(name)
+    for metric, value in entry["test_metrics"].items():
+        tolerance = 0.002 if metric == "accuracy" else 0.01 * abs(value)
+        assert abs(measured[metric] - value) <= tolerance, (metric, measured, value)
+
+
+def test_the_checkout_ships_weights_for_the_small_cards():
+    shipped = set(_shipped())
+    assert {"lenet5_fashion_mnist", "mlp_fashion_mnist", "autoencoder_fashion_mnist"} <= shipped
