@@ -141,10 +141,9 @@ TINY = ["--epochs", "1", "--set", "max_train_examples=2048", "--set", "max_test_
 
 
 def test_sigkill_while_recording_keeps_the_card_it_would_replace(tmp_path, monkeypatch, capsys):
-    from kdl import cards
 
     cards_dir = tmp_path / "cards"
-    monkeypatch.setattr(cards, "cards_dir", lambda: str(cards_dir))
+    monkeypatch.setenv("KDL_CARDS_DIR", str(cards_dir))
     args = ["train", "mlp_fashion_mnist", *TINY, "--record", "--export-dir", str(tmp_path / "e")]
     in_process([*args, "--workdir", str(tmp_path / "w0")], tmp_path, monkeypatch, capsys)
     card = cards_dir / "mlp_fashion_mnist.json"

@@ -134,7 +134,7 @@ def test_predict_with_a_card_needs_no_export(lenet_card, tmp_path, capsys, fashi
 def _train(args, capsys):
     from kdl.cli import main
 
-    code = main(["train", "lenet5_fashion_mnist", "--smoke", "--no-report", "--quiet", *args])
+    code = main(["train", "lenet5_fashion_mnist", "--smoke", "--no-report", *args])
     return code, capsys.readouterr()
 
 
@@ -218,16 +218,19 @@ def _shipped():
 
     from kdl.card_store import cards_with_weights
 
-    if os.environ.get("KDL_CARDS_DIR"):
+    if os.environ.get("KDL_CARDS_DIR"):  # a run's own cards folder: not the shipped ones
         return []
     return [name for name, _ in cards_with_weights()]
 
 
 @pytest.mark.parametrize("name", _shipped())
-def test_each_shipped_weights_file_repeats_its_cards_test_metrics(name, fashion_mnist):
+def test_each_shipped_weights_file_repeats_its_cards_test_metrics(name, fashion_mnist,
+                                                                   monkeypatch):
     """The weights in the wheel, evaluated as the recorded run evaluated them, within 0.002
     of what the card says they measured."""
     from kdl import cards
+
+    monkeypatch.delenv("KDL_CARDS_DIR", raising=False)  # the checkout's own cards
     from kdl.card_store import load_card
 
     entry = load_card(name)["weights"]
@@ -237,6 +240,7 @@ def test_each_shipped_weights_file_repeats_its_cards_test_metrics(name, fashion_
         assert abs(measured[metric] - value) <= tolerance, (metric, measured, value)
 
 
-def test_the_checkout_ships_weights_for_the_small_cards():
+def test_the_checkout_ships_weights_for_the_small_cards(monkeypatch):
+    monkeypatch.delenv("KDL_CARDS_DIR", raising=False)
     shipped = set(_shipped())
     assert {"lenet5_fashion_mnist", "mlp_fashion_mnist", "autoencoder_fashion_mnist"} <= shipped

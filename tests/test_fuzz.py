@@ -88,9 +88,8 @@ def test_truncated_data_and_an_uncreatable_workdir_are_one_line(tmp_path, capsys
 
 
 def test_a_smoke_run_never_replaces_a_card(tmp_path, capsys, monkeypatch, no_training):
-    from kdl import cards
 
-    monkeypatch.setattr(cards, "cards_dir", lambda: str(tmp_path / "cards"))
+    monkeypatch.setenv("KDL_CARDS_DIR", str(tmp_path / "cards"))
     (tmp_path / "cards").mkdir()
     card = {"recipe": "mlp_fashion_mnist", "test_metrics": {"accuracy": 0.8991}}
     (tmp_path / "cards" / "mlp_fashion_mnist.json").write_text(json.dumps(card))
@@ -103,7 +102,7 @@ def test_replacing_a_card_keeps_the_one_it_replaces(tmp_path, monkeypatch):
     from kdl import cards
     from kdl.recipes import get_recipe
 
-    monkeypatch.setattr(cards, "cards_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("KDL_CARDS_DIR", str(tmp_path))
     recipe = get_recipe("mlp_fashion_mnist")
 
     def summary(accuracy):

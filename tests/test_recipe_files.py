@@ -70,7 +70,8 @@ def test_from_base_with_a_new_name_writes_a_recipe_file_that_runs_again(tmp_path
     ("import nonexistent_module_xyz\n", [], "failed to run: ModuleNotFoundError"),
     ("from kdl.recipes import get_recipe\nRECIPE = get_recipe('mlp_fashion_mnist')\n", [],
      "the name of one of kdl's own"),
-    (None, ["--name", "x"], "--name makes a new recipe from --from BASE"),
+    (None, ["mlp_fashion_mnist", "--name", "x"], "--name makes a new recipe from --from BASE"),
+    (None, [], "Name a recipe"),
     (None, ["--from", "mlp_fashion_mnist", "--name", "mlp_fashion_mnist"], "one of kdl's own"),
     (None, ["--from", "mlp_fashion_mnist", "--name", "a b"], "--name must be"),
 ])
