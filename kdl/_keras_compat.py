@@ -14,7 +14,10 @@ Checked on Keras 3.15.1 with TensorFlow 2.21 (TensorFlow backend):
 2. Decoupled weight decay in the TensorFlow optimizer as ``v.assign_sub(v * wd * lr)``:
    two temporaries the size of each weight and the schedule evaluated once per weight.
 3. ``Model._initial_epoch``: the epoch ``fit`` resumes from after ``BackupAndRestore``,
-   private; :class:`kdl.callbacks.ResumeInSync` reads and sets it through here.
+   private; :class:`kdl.callbacks.ResumeInSync` reads and sets it through here. Keras never
+   clears it: after a resumed ``fit``, the next ``fit`` of the same model starts from that
+   restored epoch whatever its ``initial_epoch``. A fine-tuning run's second phase is such
+   a ``fit``; kdl clears it before each phase (:func:`clear_initial_epoch`).
 4. ``DataLayer`` (``keras.src.layers.preprocessing.data_layer``): the base of Keras' own
    preprocessing layers, which run on TensorFlow inside tf.data whatever the Keras
    backend; documented with examples but not exported as ``keras.layers.DataLayer``.
@@ -242,6 +245,13 @@ def get_initial_epoch(model) -> int:
 def set_initial_epoch(model, epoch: int) -> None:
     _check_initial_epoch(model)
     model._initial_epoch = int(epoch)
+
+
+def clear_initial_epoch(model) -> None:
+    """Forget the epoch a previous resumed ``fit`` restored, so that this ``fit`` starts at
+    its own ``initial_epoch`` (or at what its own ``BackupAndRestore`` restores)."""
+    _check_initial_epoch(model)
+    model._initial_epoch = None
 
 
 # --- 4. the base class of layers that run inside tf.data on every backend ---------------

@@ -46,15 +46,17 @@ def record(seed_runs: SeedRuns, command: str) -> str:
     """Write the card of what :func:`kdl.engine.train_seeds` ran, with the ``command`` that
     reruns it (the CLI's, without its output-only options); a small image model's weights
     (the first seed's, the exported one) beside it, named in the card."""
+    import glob
+
     first = seed_runs.first
-    old = (load_card(first.recipe.name, first.recipe) or {}).get("weights")
     weights = _write_weights(seed_runs)
     # The recipe as it ran (resolved for the strategy), with the seed it started from.
     path = save_card(first.recipe, seed_runs.runs, pretrain=first.pretrain_report,
                      command=command, provenance=first.provenance, weights=weights)
-    if old and weights and old["file"] != weights["file"]:  # the card names the new file now
-        stale = os.path.join(os.path.dirname(path), old["file"])
-        if os.path.exists(stale):
+    # The card names its file now: the replaced card's, and any a killed record left, go.
+    keep = weights["file"] if weights else None
+    for stale in glob.glob(os.path.join(os.path.dirname(path), f"{first.recipe.name}-*.weights.h5")):
+        if os.path.basename(stale) != keep:
             os.remove(stale)
     return path
 
@@ -71,10 +73,12 @@ def _write_weights(seed_runs: SeedRuns) -> dict | None:
     first = seed_runs.first
     recipe, data = first.recipe, first.data
     task = get_task(recipe.task)
-    if not task.image_data or first.model.count_params() > MAX_SHIPPED_PARAMS:
+    front = task.weights_front(recipe)
+    if front is None or first.model.count_params() > MAX_SHIPPED_PARAMS:
         return None
     classes = data.num_classes if task.classifier else None
-    model = build_card_model(recipe.to_dict(), data.input_shape, classes, get_model_builder)
+    shape = {"input_shape": list(data.input_shape), "classes": classes, "front": front}
+    model = build_card_model(recipe.to_dict(), shape, get_model_builder)
     report = transfer_weights(first.model, model)
     if report.new:
         raise RuntimeError(f"kdl bug: the card model of {recipe.name} lacks {report.new}")
@@ -90,7 +94,7 @@ def _write_weights(seed_runs: SeedRuns) -> dict | None:
         if os.path.exists(scratch):
             os.remove(scratch)
     return {"file": name, "sha256": digest, "bytes": os.path.getsize(os.path.join(directory, name)),
-            "input_shape": list(data.input_shape), "classes": classes,
+            **shape,
             "class_names": [str(c) for c in data.class_names] if task.classifier else None,
             "seed": seed_runs.runs[0]["seed"], "test_metrics": seed_runs.runs[0]["test_metrics"],
             "params": int(model.count_params()), "input_stats": input_stats(data),

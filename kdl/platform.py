@@ -232,7 +232,9 @@ def enable_determinism(backend: str | None = None) -> None:
         import jax
 
         if jax.default_backend() != "cpu":
-            raise ValueError(
+            from kdl.errors import ConfigError
+
+            raise ConfigError(
                 f"deterministic runs on JAX's {jax.default_backend()} need XLA_FLAGS="
                 f"{JAX_DETERMINISTIC_FLAG} before JAX starts (kdl train --deterministic sets "
                 f"it). Received: XLA_FLAGS={flags!r} with JAX already started")

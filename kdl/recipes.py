@@ -317,9 +317,19 @@ def recipe_file_path(recipe: Recipe) -> str | None:
     return recipe.origin[len("file:"):].rsplit(" sha256:", 1)[0]
 
 
-def write_recipe_file(recipe: Recipe, path: str, note: str) -> str:
-    """Write ``recipe`` as a recipe file that ``kdl train PATH`` runs again, ``note`` (how it
-    was made) in its docstring. Returns the path."""
+def write_new_recipe_file(recipe: Recipe, directory: str, command: str) -> str | None:
+    """For a recipe made by ``--from BASE --name NEW`` (its ``origin`` says so), its file in
+    ``directory`` (:func:`write_recipe_file`), made by ``command``; None for any other."""
+    if not recipe.origin.startswith("from:"):
+        return None
+    return write_recipe_file(recipe, directory, f"made by `{command}`.")
+
+
+def write_recipe_file(recipe: Recipe, directory: str, note: str) -> str:
+    """Write ``recipe`` as ``directory/NAME.py``, a recipe file that ``kdl train PATH`` runs
+    again, ``note`` (how it was made) in its docstring. Returns the path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{recipe.name}.py")
     config = recipe.replace(origin="").to_dict()
     config.pop("origin", None)
     text = (f'"""Recipe {recipe.name}: {note}\n\nRun: ``kdl train {os.path.basename(path)}``."""\n\n'

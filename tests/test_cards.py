@@ -302,3 +302,17 @@ def test_the_wheel_installed_alone_is_a_full_install(tmp_path):
                                capture_output=True, text=True, env=env, timeout=300)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert json.loads(predicted.stdout)["file"] == "photo.png"
+
+
+def test_add_seeds_refuses_another_data_set_under_the_same_spec():
+    from kdl.engine.runs import check_can_add_seeds
+
+    config = get_recipe("lenet5_fashion_mnist").replace(data="folder:/photos").to_dict()
+    card = {"config": config, "seeds": [{"seed": 0}], "backend": "tensorflow", "versions": {},
+            "machine": "m", "data_fingerprint": {"digest": "a" * 64}}
+    record = {"config": {**config, "seed": 1}, "backend": "tensorflow", "versions": {},
+              "machine": "m", "data_fingerprint": {"digest": "a" * 64}}
+    check_can_add_seeds(card, "lenet5_fashion_mnist", record)  # the same files: fine
+    record["data_fingerprint"] = {"digest": "b" * 64}  # the folder's files changed
+    with pytest.raises(ValueError, match="another data set"):
+        check_can_add_seeds(card, "lenet5_fashion_mnist", record)

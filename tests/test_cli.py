@@ -46,6 +46,7 @@ BAD_INPUTS = [
     (["train", "resnet20_cifar10"], {"KDL_OFFLINE": "1", "TFDS_DATA_DIR": "/nonexistent/tfds"},
      "internet"),
     (["train", "char_rnn_pystdlib", "--set", "data=text:/nonexistent"], {}, "/nonexistent"),
+    (["train", "lenet5_fashion_mnist", "--data", "folder:/nonexistent"], {}, "does not exist"),
     (["train", "char_rnn_pystdlib", "--set", "data_dir=/nonexistent"], {}, "data_dir"),
     (["tune", "lenet5_fashion_mnist", "--tuner", "genetic"], {}, "genetic"),
     (["tune", "lenet5_fashion_mnist", "--max-trials", "0"], {}, "--max-trials must be a positive"),

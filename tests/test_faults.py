@@ -62,6 +62,35 @@ def test_sigkill_during_train_resumes_from_backup(tmp_path):
     assert resumed["export_path"].endswith(os.path.join("mlp_fashion_mnist", "1"))
 
 
+FINE_TUNE = ["train", "lenet5_fashion_mnist", "--epochs", "5", "--json", "--no-export",
+             "--no-report", "--set", "max_train_examples=16384", "--set", "max_test_examples=1024",
+             "--set", "init_from=card:lenet5_fashion_mnist", "--set", "freeze=backbone",
+             "--set", "unfreeze_epoch=3"]
+
+
+def test_sigkill_in_a_frozen_phase_resumes_there_and_then_unfreezes(tmp_path):
+    """A fine-tuning run killed in its first (frozen) phase resumes in it, and its second
+    phase then starts where it should (Keras keeps the epoch a resumed fit restored: cleared
+    by kdl between the phases), each epoch run once."""
+    workdir = tmp_path / "tuned"
+    cmd = [sys.executable, "-m", "kdl.cli", *FINE_TUNE, "--workdir", str(workdir)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    history = workdir / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(epochs_logged(history)) < 1:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = epochs_logged(history)
+    assert 1 <= len(done) < 3, done  # killed in the frozen phase
+    assert (workdir / "backup_frozen").is_dir()
+    resumed = run_kdl([*FINE_TUNE, "--workdir", str(workdir)], tmp_path)
+    assert resumed["epochs_run"] == 5
+    assert epochs_logged(history) == list(range(5))  # each epoch once, in order
+    assert not (workdir / "backup_frozen").exists() and not (workdir / "backup").exists()
+
+
 def test_sigkill_during_export_leaves_no_partial_version(tmp_path):
     work = tmp_path / "w"
     args = ["train", "lenet5_fashion_mnist", "--smoke", "--json", "--workdir", str(work),
@@ -152,9 +181,12 @@ def test_sigkill_while_recording_keeps_the_card_it_would_replace(tmp_path, monke
                      "mlp_fashion_mnist.json:1", KDL_CARDS_DIR=str(cards_dir)) == -signal.SIGKILL
     assert card.read_bytes() == first  # the measured card, untouched
     assert glob.glob(str(cards_dir / "*.json")) == [str(card)]  # the temporary: hidden
+    assert (cards_dir / json.loads(first)["weights"]["file"]).is_file()  # and the weights it names
     in_process([*args, "--workdir", str(tmp_path / "w2")], tmp_path, monkeypatch, capsys)
-    assert json.loads(card.read_text())["history"][-1] == json.loads(first)
-    assert os.listdir(cards_dir) == ["mlp_fashion_mnist.json"]  # the dead temporary, gone
+    now = json.loads(card.read_text())
+    assert now["history"][-1] == json.loads(first)
+    # The dead temporary, the killed record's weights and the replaced card's: gone.
+    assert sorted(os.listdir(cards_dir)) == sorted(["mlp_fashion_mnist.json", now["weights"]["file"]])
 
 
 @pytest.mark.parametrize("nth", [2, *range(3, 3 + EXTRA_KILLS)])

@@ -196,3 +196,26 @@ def test_keras_onnx_export_still_leaves_normalization_weights_as_inputs(tmp_path
                               keras.layers.Dense(2)])
     model(np.zeros((1, 4, 4, 1), "float32"))
     assert compat.keras_onnx_leaves_weights_as_inputs(model, str(tmp_path / "m.onnx"))
+
+
+def test_a_resumed_fit_leaves_its_epoch_for_the_next_fit(tmp_path):
+    """The fault behind clear_initial_epoch: after fit resumed from a BackupAndRestore at
+    epoch 2, a second fit of the same model (initial_epoch=0) starts at epoch 2 too. Fails
+    when Keras clears it, and then the clearing can go."""
+    import numpy as np
+
+    from tests.conftest import tiny_model
+
+    x, y = np.zeros((8, 5), "float32"), np.zeros(8, "int64")
+    model = tiny_model()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "b"), delete_checkpoint=False)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[backup])
+    resumed = tiny_model()
+    resumed.compile("sgd", "sparse_categorical_crossentropy")
+    resumed.fit(x, y, epochs=3, verbose=0, callbacks=[
+        keras.callbacks.BackupAndRestore(str(tmp_path / "b"), delete_checkpoint=False)])
+    again = resumed.fit(x, y, epochs=3, verbose=0)
+    assert len(again.history["loss"]) == 1  # epochs 2..3 only: the fault
+    compat.clear_initial_epoch(resumed)
+    assert len(resumed.fit(x, y, epochs=3, verbose=0).history["loss"]) == 3

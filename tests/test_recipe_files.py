@@ -72,7 +72,7 @@ def test_from_base_with_a_new_name_writes_a_recipe_file_that_runs_again(tmp_path
      "the name of one of kdl's own"),
     (None, ["mlp_fashion_mnist", "--name", "x"], "--name makes a new recipe from --from BASE"),
     (None, [], "Name a recipe"),
-    (None, ["--from", "mlp_fashion_mnist", "--name", "mlp_fashion_mnist"], "one of kdl's own"),
+    (None, ["--from", "mlp_fashion_mnist", "--name", "mlp_fashion_mnist"], "not one of kdl's own"),
     (None, ["--from", "mlp_fashion_mnist", "--name", "a b"], "--name must be"),
 ])
 def test_bad_recipe_files_and_names_are_one_line(text, args, fragment, tmp_path, capsys):

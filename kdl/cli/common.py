@@ -46,14 +46,12 @@ def add_recipe_args(p, training: bool = True) -> None:
                    help="override a recipe field, e.g. --set learning_rate=0.01")
     p.add_argument("--workdir", help="logs, backup and final model (default runs/RECIPE)")
     p.add_argument("--smoke", action="store_true", help="the recipe's seconds-long variant")
-    p.add_argument("--data", metavar="SPEC",
-                   help="the data instead of the recipe's: folder:PATH, cifar10:PATH, "
-                        "cifar100:PATH, idx:DIR, npz:FILE or a data set's name")
+    p.add_argument("--data", metavar="SPEC", help="the data instead of the recipe's: "
+                   "folder:PATH, cifar10:PATH, cifar100:PATH, idx:DIR, npz:FILE or a name")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     if training:
-        p.add_argument("--from", dest="base", metavar="BASE",
-                       help="start from recipe BASE (with --name NEW: a new recipe, its file "
-                            "written into the workdir)")
+        p.add_argument("--from", dest="base", metavar="BASE", help="with --name NEW: a new "
+                       "recipe from BASE, its file written into the workdir")
         p.add_argument("--name", metavar="NEW", help="the new recipe's name (with --from)")
         p.add_argument("--epochs", type=positive("--epochs"))
         p.add_argument("--batch-size", type=positive("--batch-size"))
@@ -66,43 +64,32 @@ def add_format_arg(p) -> None:
 
 def check_formats(args) -> list[str]:
     """The ``--format`` values, checked before anything is trained or written."""
-    from kdl.formats import check_formats
     from keras import backend
+
+    from kdl.formats import check_formats
     return check_formats(getattr(args, "formats", None), backend.backend())
 
 
 def _recipe_name(args) -> str:
-    base, name = getattr(args, "base", None), getattr(args, "name", None)
-    if args.recipe and base:
-        raise UsageError(f"Give the recipe once: as RECIPE or as --from. Received: {args.recipe} "
-                         f"--from {base}")
-    if not (args.recipe or base):
-        raise UsageError("Name a recipe (see `kdl list`), a recipe file, or --from BASE --name "
-                         "NEW. Received: no recipe")
-    if name is not None and not base:
-        raise UsageError(f"--name makes a new recipe from --from BASE. Received: --name {name} "
-                         f"without --from")
-    if base and name is None:
-        raise UsageError(f"--from BASE needs --name NEW, the new recipe's name. Received: "
-                         f"--from {base}")
+    base, new = getattr(args, "base", None), getattr(args, "name", None)
+    problem = ("give the recipe once: as RECIPE or as --from" if args.recipe and base else
+               "name a recipe (see `kdl list`), a recipe file, or --from BASE --name NEW"
+               if not (args.recipe or base) else
+               "--name makes a new recipe from --from BASE" if new is not None and not base else
+               "--from BASE needs --name NEW, the new recipe's name" if base and new is None
+               else None)
+    if problem:
+        raise UsageError(f"{problem[0].upper()}{problem[1:]}. Received: "
+                         f"{' '.join(getattr(args, 'argv', [])) or 'no recipe'}")
     return args.recipe or base
 
 
 def resolve_recipe(args):
-    import re
-
     from kdl.engine.resolve import resolve_recipe
-    from kdl.recipes import is_shipped
 
-    name, new = _recipe_name(args), getattr(args, "name", None)
-    if new is not None and (not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", new)
-                            or is_shipped(new)):
-        why = "one of kdl's own recipes" if is_shipped(new) else \
-            "a letter, then letters, digits, _ or -"
-        raise UsageError(f"--name must be a new recipe's name ({why}). Received: --name {new!r}")
     try:
-        recipe = resolve_recipe(name, smoke=getattr(args, "smoke", False),
-                              overrides=args.set or [],
+        return resolve_recipe(_recipe_name(args), smoke=getattr(args, "smoke", False),
+                              overrides=args.set or [], new_name=getattr(args, "name", None),
                               epochs=getattr(args, "epochs", None),
                               batch_size=getattr(args, "batch_size", None),
                               data=getattr(args, "data", None),
@@ -110,16 +97,6 @@ def resolve_recipe(args):
                               deterministic=True if getattr(args, "deterministic", False) else None)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if new is not None:
-        recipe = recipe.replace(name=new, origin=f"from:{name}")
-    return recipe
-
-
-def check_data(recipe) -> dict:
-    """The recipe's data checked (bad data: one line, exit 2); returns its fingerprint."""
-    from kdl.engine.resolve import check_data
-
-    return check_data(recipe)
 
 
 def workdir_for(args, recipe) -> str:
@@ -161,25 +138,11 @@ def print_table(rows: list[dict]) -> None:
 def strategy_for(args):
     """The tf.distribute strategy ``--strategy`` asks for (None on JAX and PyTorch, where
     ``auto`` spreads over local accelerators with Keras' data parallelism)."""
-    from kdl.engine.distribute import StrategyError, get_strategy
+    from kdl.engine.distribute import strategy_for_backend
 
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    kind = getattr(args, "strategy", "auto") or "auto"
-    if backend != "tensorflow":
-        cluster = os.environ.get("TF_CONFIG")
-        if kind not in ("auto", "default") or cluster:
-            raise UsageError(f"tf.distribute strategies need the TensorFlow backend. Received: "
-                             f"--strategy {kind}{' with TF_CONFIG set' if cluster else ''}"
-                             f" on KERAS_BACKEND={backend}")
-        if kind == "auto":
-            from kdl.engine.distribute import use_keras_data_parallel
-
-            args.data_parallel_devices = use_keras_data_parallel()
-        return None
-    try:
-        return get_strategy(kind)
-    except StrategyError as e:
-        raise UsageError(str(e)) from None
+    strategy, args.data_parallel_devices = strategy_for_backend(
+        getattr(args, "strategy", "auto") or "auto", os.environ.get("KERAS_BACKEND", "tensorflow"))
+    return strategy
 
 
 def shown_command(argv: list[str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from kdl.cli.common import (add_format_arg, add_recipe_args, check_data, check_formats, load_workdir_model,
+from kdl.cli.common import (add_format_arg, add_recipe_args, check_formats, load_workdir_model,
                             print_json, resolve_recipe, workdir_for)
 
 
@@ -25,6 +25,8 @@ def run_evaluate(args) -> int:
     from kdl.engine.loop import prepare_data
 
     recipe = resolve_recipe(args)
+    from kdl.engine.resolve import check_data
+
     check_data(recipe)
     model = load_workdir_model(args, recipe)
     data = prepare_data(recipe)
@@ -40,6 +42,8 @@ def run_export(args) -> int:
     from kdl.export import export_run
 
     recipe = resolve_recipe(args)
+    from kdl.engine.resolve import check_data
+
     check_data(recipe)
     formats = check_formats(args)
     model = load_workdir_model(args, recipe)

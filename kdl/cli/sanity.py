@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from kdl.cli.common import UsageError, check_data, print_json
+from kdl.cli.common import UsageError, print_json
 
 
 def overfit_batch(args, recipe) -> int:
     from kdl.engine.sanity import overfit_small_batch
+
+    from kdl.engine.resolve import check_data
 
     check_data(recipe)
     try:

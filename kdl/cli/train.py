@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from kdl.cli.common import (UsageError, add_format_arg, add_recipe_args, check_data,
+from kdl.cli.common import (UsageError, add_format_arg, add_recipe_args,
                             check_formats, positive, print_json, resolve_recipe, shown_command,
                             strategy_for, workdir_for)
 
@@ -52,21 +52,20 @@ def run(args) -> int:
     if recipe.deterministic:
         from kdl.platform import enable_determinism
 
-        try:
-            enable_determinism()  # before the strategy: it may start JAX's backends
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        enable_determinism()  # before the strategy: it may start JAX's backends
     # The strategy first: MultiWorkerMirroredStrategy must configure collective ops
     # before TensorFlow runs anything (loading the data does).
     strategy = strategy_for(args)
-    fingerprint = check_data(recipe)
-    _check_outputs(args, recipe)
-    formats = check_formats(args)
     from kdl import cards
     from kdl.engine.distribute import is_chief
+    from kdl.engine.resolve import check_data
     from kdl.engine.seeds import recipe_to_add_seeds, train_seeds
     from kdl.engine.workdir import WorkdirInUseError, WorkdirMismatchError
     from kdl.export import export_run
+
+    fingerprint = check_data(recipe)
+    _check_outputs(args, recipe)
+    formats = check_formats(args)
 
     if args.add_seeds:
         if args.seeds != 1:
@@ -78,15 +77,11 @@ def run(args) -> int:
         except ValueError as e:
             raise UsageError(str(e)) from None
     workdir = workdir_for(args, recipe)
-    if recipe.origin.startswith("from:") and is_chief():  # a new recipe: its file, rerunnable
-        import os
+    from kdl.recipes import write_new_recipe_file
 
-        from kdl.recipes import write_recipe_file
-
-        path = write_recipe_file(recipe, os.path.join(workdir, f"{recipe.name}.py"),
-                                 f"made by `{shown_command(args.argv)}`.")
-        if not args.json:
-            print(f"recipe file: {path} (kdl train {path} runs it again)", flush=True)
+    path = write_new_recipe_file(recipe, workdir, shown_command(args.argv)) if is_chief() else None
+    if path and not args.json:  # --from BASE --name NEW: the new recipe's file, rerunnable
+        print(f"recipe file: {path} (kdl train {path} runs it again)", flush=True)
     several = (args.add_seeds or args.seeds) > 1 or bool(args.add_seeds)
 
     def on_seed(result, summary):

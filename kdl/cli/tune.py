@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from kdl.cli.common import UsageError, check_data, positive, print_json, resolve_recipe
+from kdl.cli.common import UsageError, positive, print_json, resolve_recipe
 
 
 def add_parser(sub) -> None:
@@ -56,6 +56,8 @@ def run(args) -> int:
     _check_cluster(args, tuning)
     recipe = resolve_recipe(args)
     workdir = args.workdir or os.path.join("runs", "tune")
+    from kdl.engine.resolve import check_data
+
     check_data(recipe)
     try:
         tuner, hypermodel = tuning.search(recipe, args.tuner, objective=args.objective,

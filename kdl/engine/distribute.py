@@ -124,6 +124,21 @@ def is_chief() -> bool:
     return task["type"] == "worker" and task["index"] == 0 and "chief" not in config["cluster"]
 
 
+def strategy_for_backend(kind: str, backend: str):
+    """``(strategy, data-parallel devices)`` for ``--strategy KIND`` on ``backend``: a
+    tf.distribute strategy on TensorFlow (devices 1); on JAX and PyTorch None, ``auto``
+    spreading over local accelerators with Keras' data parallelism. Raises
+    :class:`StrategyError` (one line) for what the backend cannot run."""
+    if backend == "tensorflow":
+        return get_strategy(kind), 1
+    cluster = os.environ.get("TF_CONFIG")
+    if kind not in ("auto", "default") or cluster:
+        raise StrategyError(f"tf.distribute strategies need the TensorFlow backend. Received: "
+                            f"--strategy {kind}{' with TF_CONFIG set' if cluster else ''}"
+                            f" on KERAS_BACKEND={backend}")
+    return None, use_keras_data_parallel() if kind == "auto" else 1
+
+
 def use_keras_data_parallel() -> int:
     """On JAX, with more than one device, train data parallel through Keras' own
     distribution API (``keras.distribution.DataParallel``: batches split over the devices,

@@ -17,6 +17,7 @@ import keras
 
 from kdl import callbacks as kdl_callbacks
 from kdl._files import atomic_path, write_json
+from kdl._keras_compat import clear_initial_epoch
 from kdl.engine.distribute import is_chief
 from kdl.engine.pretrain import pretrain
 from kdl.engine.regularize import apply_regularizers, initialize_data_dependent
@@ -170,6 +171,7 @@ def _fit(model, recipe: Recipe, data: DataBundle, workdir: str, counter, verbose
         # (0 epochs run) instead of trained again.
         cbs = _callbacks(recipe, workdir, data, counter, verbose, strategy, progress_prefix,
                          backup=backup, keep_backup=len(phases) > 1 and backup != "backup")
+        clear_initial_epoch(model)  # what a resumed first phase restored is not this phase's
         fitted = model.fit(data.train, validation_data=data.validation, epochs=last,
                            initial_epoch=first, callbacks=cbs, shuffle=False,  # the pipeline shuffles
                            verbose=0)  # EpochProgress prints

@@ -13,12 +13,21 @@ from kdl.recipes import EARLY_STOPPING, Recipe, get_recipe
 from kdl.tasks import get_task, list_tasks
 
 
-def resolve_recipe(name: str, *, smoke: bool = False, overrides=(), **changes) -> Recipe:
-    """The recipe ``name``, shrunk by ``smoke``, with ``overrides`` (``key=value``
-    strings, as ``--set`` takes them) and then ``changes`` (fields; None: unchanged)
-    applied, checked."""
-    from kdl.recipes import apply_overrides
+def resolve_recipe(name: str, *, smoke: bool = False, overrides=(), new_name: str | None = None,
+                   **changes) -> Recipe:
+    """The recipe ``name`` (or recipe file), shrunk by ``smoke``, with ``overrides``
+    (``key=value`` strings, as ``--set`` takes them) and then ``changes`` (fields; None:
+    unchanged) applied, checked; with ``new_name``, a new recipe made from it (its
+    ``origin`` says which)."""
+    import re
 
+    from kdl.recipes import apply_overrides, is_shipped
+
+    if new_name is not None and (not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", new_name)
+                                 or is_shipped(new_name)):
+        why = "a new recipe's name, not one of kdl's own" if is_shipped(new_name) else \
+            "a letter, then letters, digits, _ or -"
+        raise ConfigError(f"--name must be {why}. Received: --name {new_name!r}")
     recipe = get_recipe(name)
     if smoke:
         recipe = recipe.smoke()
@@ -30,6 +39,8 @@ def resolve_recipe(name: str, *, smoke: bool = False, overrides=(), **changes) -
         from kdl.data.sources import normalize_spec
 
         recipe = recipe.replace(data=normalize_spec(recipe.data))
+    if new_name is not None:
+        recipe = recipe.replace(name=new_name, origin=f"from:{name}")
     return recipe
 
 

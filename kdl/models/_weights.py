@@ -117,22 +117,21 @@ def input_front(inputs, *, normalization: str | None, image_size=None,
     return x
 
 
-def build_card_model(config: dict, input_shape, classes: int | None, builder) -> keras.Model:
-    """The model of a recipe ``config`` (a card's) for images of ``input_shape``: its input
-    front and network (classification or autoencoder), float32, without test-time flip.
-    ``builder(name)``: the registered builder of a model name (the registry's lookup)."""
-    def get_model(name, **kwargs):
-        return builder(name)(**kwargs)
-
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    task = config.get("task", "classification")
-    if task == "autoencoder":
-        x = input_front(inputs, normalization="scale", image_size=config.get("image_size"))
-        net = get_model(config["model"], input_shape=tuple(x.shape[1:]), **config["model_args"])
+def build_card_model(config: dict, entry: dict, builder) -> keras.Model:
+    """The model a card's weights ``entry`` belongs to: raw images of its ``input_shape``
+    in, its ``front`` (the preprocessing its task put before the network: normalization,
+    resizing, and whether the network is a nested model, as an autoencoder's is), then the
+    network of the recipe ``config``; float32, without test-time flip. ``builder(name)``:
+    the registered builder of a model name (the registry's lookup)."""
+    front = entry["front"]
+    inputs = keras.Input(shape=tuple(entry["input_shape"]), name="image")
+    x = input_front(inputs, normalization=front["normalization"],
+                    image_size=front.get("image_size"))
+    build = builder(config["model"])
+    if front.get("nested"):
+        net = build(input_shape=tuple(x.shape[1:]), **config["model_args"])
         return keras.Model(inputs, net(x), name=config["model"])
-    x = input_front(inputs, normalization=config.get("normalization"),
-                    image_size=config.get("image_size"))
-    net = get_model(config["model"], input_tensor=x, classes=classes, **config["model_args"])
+    net = build(input_tensor=x, classes=entry["classes"], **config["model_args"])
     return keras.Model(inputs, net.output, name=net.name)
 
 
@@ -148,6 +147,6 @@ def load_card_weights(card_name: str, builder, model_name: str | None = None) ->
         raise ConfigError(f"The weights of card {card_name} are a {config['model']}, not a "
                           f"{model_name}. Received: get_model({model_name!r}, "
                           f"weights='card:{card_name}')")
-    model = build_card_model(config, entry["input_shape"], entry.get("classes"), builder)
+    model = build_card_model(config, entry, builder)
     model.load_weights(path)
     return model

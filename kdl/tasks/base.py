@@ -88,6 +88,11 @@ class Task:
     def tunes_hidden_units(self) -> bool:
         return True
 
+    def weights_front(self, recipe) -> dict | None:
+        """What a card's weights entry keeps of the preprocessing this task puts before the
+        network (:func:`kdl.models._weights.build_card_model`); None: weights not shipped."""
+        return None
+
 
 _TASKS: dict[str, Task] = {}
 

@@ -172,6 +172,10 @@ class ImageTask(Task):
     def export_metadata(self, data: DataBundle) -> dict:
         return {"class_names": list(data.class_names)}
 
+    def weights_front(self, recipe) -> dict:
+        size = list(recipe.image_size) if recipe.image_size else None
+        return {"normalization": recipe.normalization, "image_size": size, "nested": False}
+
 
 @register_task
 class ClassificationTask(ImageTask):
@@ -267,3 +271,8 @@ class AutoencoderTask(ImageTask):
 
     def tunes_hidden_units(self) -> bool:
         return False  # the code size and the mirrored decoder hang on them
+
+    def weights_front(self, recipe) -> dict:
+        # As build_model: the input scaled to [0, 1], the network a nested model.
+        size = list(recipe.image_size) if recipe.image_size else None
+        return {"normalization": "scale", "image_size": size, "nested": True}
