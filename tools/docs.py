@@ -171,12 +171,12 @@ def readme_finetune() -> str:
     for _, r in _results("finetune_digits"):
         for k in sorted({s["labels_per_class"] for s in r["summary"]}):
             arms = {s["arm"]: s for s in r["summary"] if s["labels_per_class"] == k}
-            tuned, scratch = arms["fine-tune"], arms["scratch"]
+            scratch, tuned = arms["scratch"], arms["fine-tune"]
             gain = tuned["gain"]
             interval = f" [{gain['low']:+.3f}, {gain['high']:+.3f}]" if gain["low"] is not None else ""
             out.append(f"- {k} labels per class: test accuracy {tuned['mean']:.3f} fine-tuned, "
-                       f"{scratch['mean']:.3f} from scratch (gain {gain['mean']:+.3f}{interval}, "
-                       f"95%, {tuned['n']} seeds; {r['benchmark']['machine']})")
+                       f"{scratch['mean']:.3f} from scratch: a gain of {gain['mean']:+.3f}"
+                       f"{interval} (95%, {tuned['n']} seeds, {r['benchmark']['machine']})")
     return "\n".join(out) or "Not measured yet (`python -m benchmarks.finetune_digits`)."
 
 
