@@ -134,8 +134,23 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         data = prepare_data(recipe) if recipe.augmentation != self.recipe.augmentation \
             else self.data
         kwargs.setdefault("epochs", recipe.epochs)
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []),
+                               *trial_progress(kwargs["epochs"], recipe.batch_size)]
         return model.fit(data.train, *args, validation_data=data.validation, verbose=0,
                          shuffle=False, **kwargs)
+
+
+def trial_progress(epochs: int, batch_size: int, live: bool | None = None) -> list:
+    """On a terminal (``live`` None: when stdout is one), a trial's live progress line
+    within each epoch and its epoch lines (:class:`kdl.callbacks.LiveEpochProgress`); off a
+    terminal nothing, so a search's log keeps its one line per trial."""
+    import sys
+
+    from kdl.callbacks import LiveEpochProgress
+
+    if not (sys.stdout.isatty() if live is None else live):
+        return []
+    return [LiveEpochProgress(epochs, prefix="trial: ", batch_size=batch_size)]
 
 
 class _TrialLog:

@@ -276,3 +276,58 @@ def test_serving_benchmark_times_four_ways_and_writes_its_table(tmp_path):
     (written,) = list(tmp_path.glob("serving-*.json"))
     assert "| lenet5_fashion_mnist | onnxruntime | 256 |" in serving.markdown(
         json.loads(written.read_text()))
+
+
+
+
+
+@pytest.mark.parametrize("recipe_name", ["mlp_fashion_mnist", "lenet5_fashion_mnist",
+                                         "resnet20_fashion_mnist"])
+def test_the_pytorch_peer_has_the_recipe_models_weights(recipe_name):
+    """The same trainable weights, shape for shape, as kdl's model of the recipe (PyTorch's
+    layouts put in Keras' order: conv [out, in, h, w] -> [h, w, in, out], dense transposed)."""
+    pytest.importorskip("torch")
+    from benchmarks import pytorch_peer
+
+    recipe = get_recipe(recipe_name)
+    ours = get_model(recipe.model, input_shape=(28, 28, 1), classes=10, **recipe.model_args)
+    peer = pytorch_peer.PEERS[recipe_name]()
+    shapes = []
+    for p in peer.parameters():
+        shape = tuple(p.shape)
+        shapes.append((*shape[2:], shape[1], shape[0]) if len(shape) == 4 else shape[::-1])
+    assert sorted(shapes) == _trainable(ours)
+
+
+def test_the_pytorch_peer_augments_as_the_recipe_says():
+    torch = pytest.importorskip("torch")
+    from benchmarks import pytorch_peer
+
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 4, 4] = 1.0
+    g = torch.Generator().manual_seed(0)
+    recipe = get_recipe("resnet20_fashion_mnist").replace(augmentation={"crop": 2})
+    moved = pytorch_peer.augment(x, recipe, g)
+    rows, cols = torch.nonzero(moved[:, 0], as_tuple=True)[1:]
+    assert moved.sum() == 64 and (rows - 4).abs().max() <= 2 and (cols - 4).abs().max() <= 2
+    assert len({(int(r), int(c)) for r, c in zip(rows, cols, strict=True)}) > 5  # per image
+    flipped = pytorch_peer.augment(x, recipe.replace(augmentation={"flip": "horizontal"}), g)
+    assert 0 < int((flipped[:, 0, 4, 3] == 1).sum()) < 64  # about half mirrored (4 -> 3)
+    erased = pytorch_peer.augment(torch.ones(64, 1, 8, 8),
+                                  recipe.replace(augmentation={"erasing": 0.5}), g)
+    touched = (erased == 0).flatten(1).any(1)
+    assert 10 < int(touched.sum()) < 54
+
+
+@pytest.mark.slow
+def test_the_pytorch_peer_benchmark_writes_its_table(tmp_path):
+    pytest.importorskip("torch")
+    from benchmarks import pytorch_peer
+
+    result = pytorch_peer.main(["--quick", "--recipes", "lenet5_fashion_mnist", "--out",
+                                str(tmp_path)])
+    (row,) = result["throughput"]
+    assert row["kdl_images_per_s"] > 0 and row["pytorch_images_per_s"] > 0
+    assert row["ratio"] == round(row["kdl_images_per_s"] / row["pytorch_images_per_s"], 2)
+    assert "| `lenet5_fashion_mnist` |" in pytorch_peer.markdown(result)
+    assert os.path.exists(result["path"])

@@ -108,3 +108,26 @@ def test_distributed_tuning_chief_and_two_workers(tmp_path):
     done = [t for t in completed_trials(str(tmp_path / "w"), "mlp_fashion_mnist")
             if t["status"] == "COMPLETED"]
     assert len(done) == 4
+
+
+def test_a_trial_shows_live_progress_on_a_terminal_only():
+    import io
+
+    import numpy as np
+
+    from kdl.callbacks import LiveEpochProgress
+    from kdl.tuning import trial_progress
+    from tests.conftest import tiny_model
+
+    assert trial_progress(3, 32, live=False) == []
+    (live,) = trial_progress(3, 32, live=True)
+    assert isinstance(live, LiveEpochProgress) and live.epochs == 3
+    live.stream, live.interval, lines = io.StringIO(), 0.0, []
+    live.print_fn = lines.append
+    model = tiny_model()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(np.zeros((64, 5), "float32"), np.zeros(64, "int64"), batch_size=8, epochs=1,
+              verbose=0, callbacks=[live])
+    drawn = live.stream.getvalue()
+    assert "\rtrial: epoch 1/3  step " in drawn and "img/s" in drawn  # redrawn within the epoch
+    assert len(lines) == 1 and lines[0].startswith("trial: epoch 1/3")  # then the epoch line

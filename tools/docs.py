@@ -147,6 +147,16 @@ def backends() -> str:
     return "\n".join(out) or "No backend result recorded yet."
 
 
+def pytorch_peer() -> str:
+    from benchmarks import pytorch_peer as bench
+
+    out = [f"From `benchmarks/results/{name}` (`{r['benchmark']['command']}`, "
+           f"{r['benchmark']['machine']}, {r['benchmark'].get('date')}; PyTorch {r['torch']}, "
+           f"{r['threads']} threads):\n\n{bench.markdown(r)}\n"
+           for name, r in _results("pytorch_peer") if "-quick-" not in name]
+    return "\n".join(out) or "No `python -m benchmarks.pytorch_peer` result recorded yet."
+
+
 def folder_memory() -> str:
     from benchmarks import folder_memory as bench
 
@@ -261,7 +271,8 @@ PAGES = {
     "docs/export.md": {"serving": serving},
     "docs/recipe-fields.md": {"recipe-fields": recipe_fields},
     "docs/models.md": {"models": models},
-    "docs/performance.md": {"bench": bench, "backends": backends, "results": results},
+    "docs/performance.md": {"bench": bench, "backends": backends, "results": results,
+                            "pytorch-peer": pytorch_peer},
     "docs/backends.md": {"backends": backends},
     "docs/data.md": {"folder-memory": folder_memory},
     "docs/fine-tuning.md": {"weights": weights, "finetune": finetune},

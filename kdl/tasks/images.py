@@ -103,8 +103,9 @@ class ImageTask(Task):
             limits = {"train": recipe.max_train_examples, "validation": recipe.max_test_examples,
                       "test": recipe.max_test_examples}
             train, validation, test = (
-                tf.data.Dataset.from_tensor_slices(tuple(
-                    tf.constant(list(v)[:limits[k]]) for v in ds.files[k]))
+                tf.data.Dataset.from_tensor_slices(
+                    (tf.constant(list(ds.files[k][0])[:limits[k]], tf.string),
+                     tf.constant(list(ds.files[k][1])[:limits[k]], tf.int64)))
                 for k in ("train", "validation", "test"))
             n_train = int(train.cardinality())
             normalization = train.map(ds.decode, num_parallel_calls=tf.data.AUTOTUNE)
