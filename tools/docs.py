@@ -128,15 +128,24 @@ def bench() -> str:
     return "\n".join(out) or "No `make bench` result recorded yet."
 
 
-def serving() -> str:
-    from benchmarks import serving as serving_bench
+def _rendered(script: str, detail=lambda r: "") -> str:
+    """Each recorded result of ``benchmarks/SCRIPT.py`` (quick runs left out): where it
+    came from (file, command, machine, date, ``detail``), then its own ``markdown``."""
+    import importlib
 
+    bench = importlib.import_module(f"benchmarks.{script}")
     out = []
-    for name, r in _results("serving"):
+    for name, r in _results(script):
+        if "-quick-" in name:
+            continue
         b = r["benchmark"]
         out.append(f"From `benchmarks/results/{name}` (`{b['command']}`, {b['machine']}, "
-                   f"{b.get('date')}):\n\n{serving_bench.markdown(r)}\n")
-    return "\n".join(out) or "No `python -m benchmarks.serving` result recorded yet."
+                   f"{b.get('date')}{detail(r)}):\n\n{bench.markdown(r)}\n")
+    return "\n".join(out) or f"No `python -m benchmarks.{script}` result recorded yet."
+
+
+def serving() -> str:
+    return _rendered("serving")
 
 
 def backends() -> str:
@@ -148,32 +157,16 @@ def backends() -> str:
 
 
 def pytorch_peer() -> str:
-    from benchmarks import pytorch_peer as bench
-
-    out = [f"From `benchmarks/results/{name}` (`{r['benchmark']['command']}`, "
-           f"{r['benchmark']['machine']}, {r['benchmark'].get('date')}; PyTorch {r['torch']}, "
-           f"{r['threads']} threads):\n\n{bench.markdown(r)}\n"
-           for name, r in _results("pytorch_peer") if "-quick-" not in name]
-    return "\n".join(out) or "No `python -m benchmarks.pytorch_peer` result recorded yet."
+    return _rendered("pytorch_peer", lambda r: f"; PyTorch {r['torch']}, {r['threads']} threads")
 
 
 def folder_memory() -> str:
-    from benchmarks import folder_memory as bench
-
-    out = [f"From `benchmarks/results/{name}` (`{r['benchmark']['command']}`, "
-           f"{r['benchmark']['machine']}, {r['benchmark'].get('date')}):\n\n{bench.markdown(r)}\n"
-           for name, r in _results("folder_memory")]
-    return "\n".join(out) or "No `python -m benchmarks.folder_memory` result recorded yet."
+    return _rendered("folder_memory")
 
 
 def finetune() -> str:
-    from benchmarks import finetune_digits as bench
-
-    out = [f"From `benchmarks/results/{name}` (`{r['benchmark']['command']}`, "
-           f"{r['benchmark']['machine']}, {r['benchmark'].get('date')}; {r['epochs']} epochs, "
-           f"{r['test_images']} test images):\n\n{bench.markdown(r)}\n"
-           for name, r in _results("finetune_digits")]
-    return "\n".join(out) or "No `python -m benchmarks.finetune_digits` result recorded yet."
+    return _rendered("finetune_digits",
+                     lambda r: f"; {r['epochs']} epochs, {r['test_images']} test images")
 
 
 def readme_finetune() -> str:
