@@ -35,21 +35,27 @@ def epochs_logged(history):
         if history.exists() else []
 
 
+def kill_after_epochs(args, workdir, cwd, epochs: int, poll: float = 0.2) -> list[int]:
+    """Start ``kdl ARGS --workdir WORKDIR``, SIGKILL it once ``epochs`` epochs are in its
+    history.csv; returns the epochs logged by then."""
+    cmd = [sys.executable, "-m", "kdl.cli", *args, "--workdir", str(workdir)]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    history = workdir / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(epochs_logged(history)) < epochs:
+        time.sleep(poll)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return epochs_logged(history)
+
+
 def test_sigkill_during_train_resumes_from_backup(tmp_path):
     reference = run_kdl([*TRAIN, "--workdir", str(tmp_path / "ref"), "--export-dir",
                          str(tmp_path / "ref_exp")], tmp_path)
     workdir = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "kdl.cli", *TRAIN, "--workdir", str(workdir), "--export-dir",
-           str(tmp_path / "exp")]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     history = workdir / "history.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(epochs_logged(history)) < 3:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = epochs_logged(history)
+    done = kill_after_epochs([*TRAIN, "--export-dir", str(tmp_path / "exp")], workdir, tmp_path, 3)
     assert 3 <= len(done) < 6, done
     assert (workdir / "backup").is_dir()
     assert not (tmp_path / "exp").exists() or not os.listdir(tmp_path / "exp")
@@ -73,16 +79,8 @@ def test_sigkill_in_a_frozen_phase_resumes_there_and_then_unfreezes(tmp_path):
     phase then starts where it should (Keras keeps the epoch a resumed fit restored: cleared
     by kdl between the phases), each epoch run once."""
     workdir = tmp_path / "tuned"
-    cmd = [sys.executable, "-m", "kdl.cli", *FINE_TUNE, "--workdir", str(workdir)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     history = workdir / "history.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(epochs_logged(history)) < 1:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = epochs_logged(history)
+    done = kill_after_epochs(FINE_TUNE, workdir, tmp_path, 1, poll=0.1)
     assert 1 <= len(done) < 3, done  # killed in the frozen phase
     assert (workdir / "backup_frozen").is_dir()
     resumed = run_kdl([*FINE_TUNE, "--workdir", str(workdir)], tmp_path)
