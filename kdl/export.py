@@ -30,7 +30,7 @@ import keras
 from kdl._files import write_json
 from kdl.errors import KdlError
 from kdl.formats import write_checked
-from kdl.platform import hardware, machine_line, versions
+from kdl.platform import hardware, machine_line, tensorflow_available, versions
 from kdl.tasks import get_task
 from kdl.data.images import RESIZE
 
@@ -40,6 +40,10 @@ KERAS_FILE = "model.keras"  # the Keras model beside the SavedModel
 
 class ExportNotFoundError(KdlError, ValueError):
     """No SavedModel where one was expected."""
+
+
+class SavedModelNeedsTensorFlow(KdlError, RuntimeError):
+    """An export asked for where TensorFlow is not installed."""
 
 
 def _versions(base: str) -> list[int]:
@@ -240,6 +244,11 @@ def export_saved_model(model: keras.Model, export_dir: str, name: str, *, task: 
     them the version holds ``request.json`` (TF Serving's REST body for ``serving_bytes``)
     and ``expected.json`` (what this SavedModel answers to it). ``formats``: ``onnx``,
     ``litert`` beside it, each checked on ``test`` (:mod:`kdl.formats`)."""
+    if not tensorflow_available():
+        raise SavedModelNeedsTensorFlow(
+            f"A SavedModel is written by TensorFlow, which is not installed here; the model's "
+            f".keras file is what a run keeps, and `kdl export WORKDIR` writes the SavedModel "
+            f"where TensorFlow is. Received: export of {name!r}")
     base = os.path.join(export_dir, name)
     os.makedirs(base, exist_ok=True)
     start = time.perf_counter()
@@ -339,7 +348,7 @@ def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
 def _first_test_images(data, n: int):
     import numpy as np
 
-    for x, _ in data.test.take(1):
+    for x, _ in data.test:  # a tf.data pipeline or kdl.data.ArrayFeed: their first batch
         return np.asarray(x[:n]).astype("uint8")
     return None
 
@@ -348,12 +357,15 @@ def input_stats(data, limit: int = 4096) -> dict:
     """The training images' border (the outermost ring of pixels): its mean per image, as
     mean and std over up to ``limit`` images. `kdl predict` notes an image whose border is
     far from it (a light background where the data is light-on-dark): the model cannot."""
+    import itertools
+
     import numpy as np
 
     if data.train_arrays is not None:
         x = np.asarray(data.train_arrays[0][:limit], dtype="float32")
     else:
-        x = np.concatenate([np.asarray(b[0], dtype="float32") for b in data.test.take(8)])
+        x = np.concatenate([np.asarray(b[0], dtype="float32")
+                            for b in itertools.islice(data.test, 8)])
     per_image = border_means(x)
     return {"border_mean": round(float(per_image.mean()), 2),
             "border_std": round(float(per_image.std()), 2), "images": int(len(x))}

@@ -32,6 +32,9 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# How batches reach the model: tf.data (kdl.data.pipeline) or Keras' PyDataset
+# (kdl.data.feed, no TensorFlow); "auto": tf.data wherever TensorFlow is installed.
+INPUT_PIPELINES = ("auto", "tf.data", "pydataset")
 
 
 # The instruction sets that decide kdl's choices here, widest first (``precision="auto"``
@@ -107,7 +110,8 @@ def versions(all_backends: bool = False) -> dict:
         {"tensorflow", {"jax": "jax", "torch": "torch"}.get(backend, "tensorflow")})
     for package in packages:
         try:
-            out[package] = version(package)
+            out[package] = version(package) if package != "tensorflow" or \
+                tensorflow_available() else None
         except PackageNotFoundError:
             out[package] = None
     return out
@@ -124,6 +128,34 @@ def provenance(recipe) -> dict:
 
 
 # --- rules ---------------------------------------------------------------------------------
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow can be imported here (without importing it)."""
+    if "tensorflow" in sys.modules:
+        return True
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def input_pipeline_for(recipe) -> str:
+    """``recipe.input_pipeline``, or where it is "auto" tf.data where TensorFlow is
+    installed and Keras' PyDataset (:mod:`kdl.data.feed`) where it is not. Raises
+    :class:`kdl.errors.ConfigError` for tf.data on a machine without TensorFlow."""
+    choice = getattr(recipe, "input_pipeline", "auto")
+    if choice == "auto":
+        return "tf.data" if tensorflow_available() else "pydataset"
+    if choice == "tf.data" and not tensorflow_available():
+        from kdl.errors import ConfigError
+
+        raise ConfigError("input_pipeline 'tf.data' needs TensorFlow, which is not installed "
+                          "here; 'pydataset' or 'auto' feeds the model without it. "
+                          "Received: input_pipeline='tf.data'")
+    return choice
+
 
 def jit_compile_for(recipe) -> bool | str:
     """``recipe.jit_compile``, or where it is None the choice for the backend: on JAX on
@@ -210,12 +242,15 @@ def enable_determinism(backend: str | None = None) -> None:
       they have, on a GPU without the flag this raises (the run could not keep its
       promise); on CPUs, XLA's kernels give one result per input already.
 
-    Irreversible for the process: ops without a deterministic kernel then raise."""
+    Irreversible for the process: ops without a deterministic kernel then raise. Where
+    TensorFlow is not installed, only the backend's."""
     import keras
-    import tensorflow as tf
 
     backend = backend or keras.backend.backend()
-    tf.config.experimental.enable_op_determinism()
+    if tensorflow_available():  # absent, no TensorFlow op runs (kdl.data.feed feeds)
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     if backend == "torch":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         import torch
@@ -296,8 +331,11 @@ def quiet_native_stderr():
 
 def import_tensorflow(quiet: bool = True):
     """Import TensorFlow (and list its devices); with ``quiet``, keep its C++ start-up
-    lines and Python warnings off the terminal. Returns the module."""
+    lines and Python warnings off the terminal. Returns the module, or None where it is
+    not installed (JAX and PyTorch train without it: kdl.data.feed)."""
     global _STARTUP_LOG
+    if not tensorflow_available():
+        return None
     if not quiet:
         import tensorflow as tf
 

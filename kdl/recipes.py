@@ -174,6 +174,9 @@ class Recipe:
     # None: kdl's choice for the backend (kdl.platform.jit_compile_for; docs: performance).
     jit_compile: bool | str | None = None  # True, False, "auto" (Keras' choice)
     steps_per_execution: int = 1
+    # How batches reach the model: "tf.data", "pydataset" (Keras' PyDataset, no TensorFlow:
+    # kdl.data.feed) or "auto" (tf.data wherever TensorFlow is installed).
+    input_pipeline: str = "auto"
     target_metric: str = "accuracy"
     target: float | None = None
     target_reference: str = ""

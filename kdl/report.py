@@ -100,8 +100,8 @@ def test_outputs(recipe, workdir: str) -> TestOutputs:
     data = prepare_data(recipe)
     images, labels, outputs = [], [], []
     for x, y in data.test:
-        images.append(x.numpy())
-        labels.append(y.numpy())
+        images.append(np.asarray(x))  # tf.data's tensors or kdl.data.ArrayFeed's arrays
+        labels.append(np.asarray(y))
         outputs.append(keras.ops.convert_to_numpy(model(x, training=False)))
     return TestOutputs(np.concatenate(images), np.concatenate(labels), np.concatenate(outputs),
                        tuple(data.class_names))

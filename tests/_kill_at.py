@@ -4,12 +4,38 @@
 whose destination contains PATTERN, after the new content is complete and before it is
 in place: the worst moment for a writer that is not atomic. ``KDL_EXPERIMENT_SMOKE=NAME``
 gives experiment NAME its smoke settings as its full ones, so ``--record`` can be killed in
-seconds. (``KDL_CARDS_DIR``, kdl's own, points the cards at a test's folder.)
+seconds. ``KDL_REFUSE_IMPORT=tensorflow,tensorflow_datasets`` makes those packages (and their
+submodules) fail to import, as on a machine that lacks them. (``KDL_CARDS_DIR``, kdl's own,
+points the cards at a test's folder.)
 """
 
 import os
 import signal
 import sys
+
+if os.environ.get("KDL_REFUSE_IMPORT"):
+    import importlib.machinery
+
+    refused = set(os.environ["KDL_REFUSE_IMPORT"].split(","))
+
+    class _Without:
+        """The path finder, blind to the refused packages: `import` raises
+        ModuleNotFoundError, importlib.util.find_spec answers None and sys.modules never
+        holds them, as where they are not installed."""
+
+        def __init__(self, finder):
+            self.finder = finder
+
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in refused:
+                return None
+            return self.finder.find_spec(name, path, target)
+
+        def __getattr__(self, name):
+            return getattr(self.finder, name)
+
+    sys.meta_path[:] = [_Without(f) if f is importlib.machinery.PathFinder else f
+                        for f in sys.meta_path]
 
 if os.environ.get("KDL_KILL_AT"):
     pattern, _, nth = os.environ["KDL_KILL_AT"].rpartition(":")

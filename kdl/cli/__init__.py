@@ -64,9 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KERAS_BACKEND"] = args.backend  # before Keras is first imported
     verbose = args.verbose or os.environ.get("KDL_VERBOSE", "") not in ("", "0")
     if args.command not in _WITHOUT_TENSORFLOW:
-        from kdl.platform import import_tensorflow
+        from kdl.platform import import_tensorflow, tensorflow_available
 
-        import_tensorflow(quiet=not verbose)
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend == "tensorflow" and not tensorflow_available():
+            print("kdl: error: TensorFlow is not installed here: train on JAX or PyTorch with "
+                  "--backend jax or --backend torch (or KERAS_BACKEND). Received: "
+                  "KERAS_BACKEND=tensorflow", file=sys.stderr)
+            return 2
+        import_tensorflow(quiet=not verbose)  # None where it is not installed
     return _run(args, verbose)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 from kdl.cli.common import (UsageError, add_format_arg, add_recipe_args,
@@ -62,6 +64,7 @@ def run(args) -> int:
     from kdl.engine.seeds import recipe_to_add_seeds, train_seeds
     from kdl.engine.workdir import WorkdirInUseError, WorkdirMismatchError
     from kdl.export import export_run
+    from kdl.platform import tensorflow_available
 
     fingerprint = check_data(recipe)
     _check_outputs(args, recipe)
@@ -105,7 +108,11 @@ def run(args) -> int:
     summary = dict(done.summary)
     first = done.first
     summary["export_path"] = None
-    if not args.no_export and is_chief():
+    if not args.no_export and is_chief() and not tensorflow_available():
+        print(f"kdl: no SavedModel: it needs TensorFlow, not installed here; the model is "
+              f"{os.path.join(first.workdir, 'model.keras')} (`kdl export` writes it where "
+              f"TensorFlow is)", file=sys.stderr, flush=True)
+    elif not args.no_export and is_chief():
         # The first seed's model (the recipe's own seed): what a single run would export.
         summary["export_path"] = export_run(first.model, first.recipe, args.export_dir,
                                             done.runs[0], first.data, provenance=first.provenance,

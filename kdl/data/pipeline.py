@@ -1,4 +1,4 @@
-"""tf.data input pipelines and in-model normalization.
+"""tf.data input pipelines (without TensorFlow: :mod:`kdl.data.feed`).
 
 :func:`make_pipeline`: cache -> shuffle (reshuffled each epoch) -> batch -> parallel
 map (uint8 -> float32 in [0, 255], augmentation on the CPU) -> prefetch, with a
@@ -7,10 +7,6 @@ tf.distribute (FILE sharding cannot split one in-memory source). Given in-memory
 ``(images, labels)`` instead of a dataset, it shuffles and batches indices and gathers
 each batch at once (what Keras' own array adapter does) rather than shuffling and
 batching single examples. Evaluation pipelines keep the data's order.
-
-:func:`normalization_layer`: per-channel or per-pixel mean/std of the training split,
-by ``keras.layers.Normalization.adapt``, so the model carries its own preprocessing and
-an exported model takes raw pixels.
 """
 
 from __future__ import annotations
@@ -105,20 +101,3 @@ def make_pipeline(
     options.autotune.enabled = autotune
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE if autotune else 2)
-
-
-def normalization_layer(dataset: tf.data.Dataset, per: str = "channel",
-                        batch_size: int = 1024, name: str = "normalization"):
-    """A ``keras.layers.Normalization`` adapted on ``dataset`` (unbatched uint8 images).
-
-    ``per="channel"``: one mean/std per channel; ``per="pixel"``: one per pixel and channel.
-    """
-    if per not in ("channel", "pixel"):
-        raise ValueError(f"`per` must be 'channel' or 'pixel'. Received: per={per!r}")
-    axis = -1 if per == "channel" else (1, 2, 3)
-    # float32 whatever the global policy: adapt() fails under mixed_bfloat16 (Keras mixes
-    # float32 statistics with bfloat16 batch moments), and statistics want the precision.
-    layer = keras.layers.Normalization(axis=axis, name=name, dtype="float32")
-    images = dataset.map(lambda x, y: tf.cast(x, tf.float32)).batch(batch_size)
-    layer.adapt(images)
-    return layer

@@ -36,6 +36,7 @@ from kdl._names import close_matches
 from kdl.data.dataset import ImageDataset, carve_validation, check_fraction  # noqa: F401
 from kdl.data.idx import find_idx_files, load_idx_directory
 from kdl.errors import DataError, KdlError
+from kdl.platform import tensorflow_available
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -63,9 +64,9 @@ def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays",
     """An :class:`ImageDataset` from numpy arrays (images ``[N, H, W]`` or ``[N, H, W, C]``).
 
     Its fingerprint adds to ``fingerprint`` (e.g. an archive's digest) the digest of the
-    arrays (train before the validation carve, and test), the seed and the split sizes."""
-    import tensorflow as tf
-
+    arrays (train before the validation carve, and test), the seed and the split sizes.
+    Where TensorFlow is not installed its splits are the arrays alone (``.train`` and the
+    others None): Keras' PyDataset feeds them (:mod:`kdl.data.feed`)."""
     arrays = {}
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         x, y = np.asarray(x), np.asarray(y).reshape(-1)
@@ -99,7 +100,11 @@ def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays",
     num_classes = int(max(arrays["train"][1].max(), arrays["test"][1].max())) + 1
     if class_names is None:
         class_names = tuple(str(i) for i in range(num_classes))
-    datasets = {k: tf.data.Dataset.from_tensor_slices(v) for k, v in arrays.items()}
+    datasets = dict.fromkeys(arrays)
+    if tensorflow_available():
+        import tensorflow as tf
+
+        datasets = {k: tf.data.Dataset.from_tensor_slices(v) for k, v in arrays.items()}
     return ImageDataset(name=name, num_classes=len(class_names), class_names=tuple(class_names),
                         image_shape=tuple(xt.shape[1:]), source=source, arrays=arrays,
                         fingerprint=fingerprint, **datasets)
@@ -204,6 +209,11 @@ def normalize_spec(spec: str) -> str:
 def _folder(path, *, validation_fraction, seed, image_shape):
     from kdl.data.folders import load_folder
 
+    if not tensorflow_available():
+        raise DataError(f"folder: sources decode their images with TensorFlow (tf.io), which "
+                        f"is not installed here; write them as an npz (x_train, y_train, "
+                        f"x_test, y_test) and pass npz:FILE. Received: data=folder:{path}")
+
     return load_folder(path, validation_fraction=validation_fraction, seed=seed,
                        image_shape=image_shape)
 
@@ -256,6 +266,9 @@ def _how_to_get(name: str) -> str:
 def load_tfds(name: str, validation_fraction: float = 0.1, seed: int = 0,
               tfds_data_dir=None) -> ImageDataset:
     """Load a TFDS image-classification dataset (downloads where there is internet)."""
+    if not tensorflow_available():
+        raise DataNotFoundError(f"{_how_to_get(name)} (TFDS needs TensorFlow, which is not "
+                                f"installed here)")
     import tensorflow_datasets as tfds
 
     try:

@@ -18,6 +18,7 @@ source still has that faulty call (checked, not assumed), and is applied by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -111,6 +112,28 @@ def _tpu_available() -> bool:
         return True
     except (ValueError, RuntimeError):
         return False
+
+
+class _NoStrategy:
+    """Where TensorFlow is not installed: one replica, a scope that does nothing (JAX and
+    PyTorch spread over devices with Keras' own distribution API instead)."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def default_strategy():
+    """TensorFlow's default strategy, or where TensorFlow is not installed one that does
+    nothing: what a run without ``--strategy`` trains under."""
+    from kdl.platform import tensorflow_available
+
+    if not tensorflow_available():
+        return _NoStrategy()
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy()
 
 
 def is_chief() -> bool:

@@ -18,13 +18,14 @@ import keras
 from kdl import callbacks as kdl_callbacks
 from kdl._files import atomic_path, write_json
 from kdl._keras_compat import clear_initial_epoch
-from kdl.engine.distribute import is_chief
+from kdl.engine.distribute import default_strategy, is_chief
 from kdl.engine.pretrain import pretrain
 from kdl.engine.regularize import apply_regularizers, initialize_data_dependent
 from kdl.engine.resolve import check_recipe, resolve_for_strategy
 from kdl.engine.workdir import check_resumable, lock_workdir, unlock_workdir
 from kdl.optimizers import build_optimizer
-from kdl.platform import enable_determinism, jit_compile_for, provenance, set_precision
+from kdl.platform import (enable_determinism, jit_compile_for, provenance, set_precision,
+                          tensorflow_available)
 from kdl.recipes import Recipe, judge, metric_mode
 from kdl.tasks import DataBundle, get_task
 
@@ -90,14 +91,22 @@ def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int,
 def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose: int,
                strategy=None, progress_prefix: str = "", backup: str = "backup",
                keep_backup: bool = False):
-    import tensorflow as tf
+    in_sync, tensorboard, feed = [], [], []
+    if tensorflow_available():
+        import tensorflow as tf
 
-    in_sync = []
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        in_sync = [kdl_callbacks.ResumeInSync(strategy)]  # each worker has its own backup
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            in_sync = [kdl_callbacks.ResumeInSync(strategy)]  # each worker has its own backup
+        # TensorBoard's summaries are written by TensorFlow: where it is not installed, the
+        # history (history.csv, result.json) is the record.
+        tensorboard = [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"),
+                                                   write_graph=False, profile_batch=0)]
+    if hasattr(data.train, "epoch_callback"):  # kdl.data.ArrayFeed: its epoch's permutation
+        feed = [data.train.epoch_callback()]
     progress = [kdl_callbacks.epoch_progress(recipe.epochs, prefix=progress_prefix,
                                              batch_size=recipe.batch_size)] if verbose else []
     cbs = [
+        *feed,
         counter,
         kdl_callbacks.TerminateOnNaN(),
         keras.callbacks.BackupAndRestore(os.path.join(workdir, backup), save_freq="epoch",
@@ -108,12 +117,13 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
         kdl_callbacks.LearningRateLogger(),  # before the loggers and the progress line
         *progress,
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False,
-                                    profile_batch=0),
+        *tensorboard,
     ]
     if recipe.monitor_activations and get_task(recipe.task).classifier:
         probe = next(iter(data.validation))[0][:256]
-        cbs.insert(1, kdl_callbacks.ActivationMonitor(probe, os.path.join(workdir, "tensorboard")))
+        # Its statistics go into the epoch's logs (history.csv); to TensorBoard where it is.
+        log_dir = os.path.join(workdir, "tensorboard") if tensorboard else None
+        cbs.insert(1 + len(feed), kdl_callbacks.ActivationMonitor(probe, log_dir))
     return cbs
 
 
@@ -202,12 +212,10 @@ def train_and_evaluate(recipe: Recipe, workdir: str, *, strategy=None,
 
 def _train_and_evaluate(recipe: Recipe, workdir: str, strategy, verbose: int,
                         progress_prefix: str) -> TrainResult:
-    import tensorflow as tf
-
     start = time.perf_counter()
     if recipe.deterministic:
         enable_determinism()  # before anything can start JAX's backends
-    strategy = strategy or tf.distribute.get_strategy()
+    strategy = strategy or default_strategy()
     replicas = strategy.num_replicas_in_sync
     # The recipe as it will run, resolved once before anything is written: recipe.json,
     # the result, the export and the card all record this one.

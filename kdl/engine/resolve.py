@@ -8,7 +8,8 @@ import math
 from kdl._names import unknown_name_message
 from kdl.errors import ConfigError
 from kdl.optimizers import OPTIMIZERS, SCHEDULES
-from kdl.platform import PRECISIONS, jit_compile_for, precision_for
+from kdl.platform import (INPUT_PIPELINES, PRECISIONS, input_pipeline_for, jit_compile_for,
+                          precision_for, tensorflow_available)
 from kdl.recipes import EARLY_STOPPING, Recipe, get_recipe
 from kdl.tasks import get_task, list_tasks
 
@@ -65,7 +66,8 @@ def check_recipe(recipe: Recipe) -> None:
             raise ConfigError(f"`{key}` must be an integer >= 0. Received: {key}={value!r}")
     _check_numbers(recipe)
     for field, choices in (("model", list_models()), ("optimizer", OPTIMIZERS),
-                           ("schedule", SCHEDULES), ("precision", PRECISIONS)):
+                           ("schedule", SCHEDULES), ("precision", PRECISIONS),
+                           ("input_pipeline", INPUT_PIPELINES)):
         if getattr(recipe, field) not in choices:
             raise ConfigError(unknown_name_message(field, getattr(recipe, field), choices,
                                                   received=field))
@@ -105,6 +107,22 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.pretrain is not None and not hasattr(recipe.pretrain, "kind"):
         raise ConfigError("`pretrain` must be None or a pretraining (kdl.recipes.SDAEPretraining). "
                          f"Received: pretrain={recipe.pretrain!r}")
+    if input_pipeline_for(recipe) == "pydataset":
+        _check_without_tf_data(recipe)
+
+
+def _check_without_tf_data(recipe: Recipe) -> None:
+    """What the PyDataset feed (kdl.data.feed) cannot do yet, refused in one line."""
+    reason = None
+    if not get_task(recipe.task).feeds_without_tf_data:
+        reason = f"the {recipe.task} task's data pipeline is tf.data"
+    elif recipe.pretrain is not None:
+        reason = "greedy pretraining feeds its layers through tf.data"
+    if reason:
+        where = ("TensorFlow is not installed here" if not tensorflow_available()
+                 else "input_pipeline='pydataset'")
+        raise ConfigError(f"recipe {recipe.name!r} needs TensorFlow: {reason}, and {where}. "
+                          f"Received: input_pipeline={recipe.input_pipeline!r}")
 
 
 def _check_finetuning(recipe: Recipe) -> None:
@@ -215,13 +233,17 @@ def check_data(recipe: Recipe) -> dict:
 def resolve_for_strategy(recipe: Recipe, strategy=None) -> Recipe:
     """``recipe`` with what ``strategy`` (or the Keras backend) cannot run replaced by what it can."""
     import keras
+
+    # Recorded as they run.
+    recipe = recipe.replace(jit_compile=jit_compile_for(recipe), precision=precision_for(recipe),
+                            input_pipeline=input_pipeline_for(recipe))
+    if recipe.steps_per_execution > 1 and keras.backend.backend() == "torch":
+        return recipe.replace(steps_per_execution=1)  # Keras' torch trainer runs one step a call
+    if not tensorflow_available():
+        return recipe
     import tensorflow as tf
 
     strategy = strategy or tf.distribute.get_strategy()
-    # Recorded as they run.
-    recipe = recipe.replace(jit_compile=jit_compile_for(recipe), precision=precision_for(recipe))
-    if recipe.steps_per_execution > 1 and keras.backend.backend() == "torch":
-        return recipe.replace(steps_per_execution=1)  # Keras' torch trainer runs one step a call
     if recipe.steps_per_execution > 1 and (
             strategy.num_replicas_in_sync > 1
             or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):

@@ -70,8 +70,8 @@ def overfit_small_batch(recipe: Recipe, examples: int, *, max_steps: int = 2000,
     data = prepare_data(r)
     x, y = [], []
     for images, labels in data.train:
-        x.append(images.numpy())
-        y.append(labels.numpy())
+        x.append(np.asarray(images))  # tf.data's tensors or kdl.data.ArrayFeed's arrays
+        y.append(np.asarray(labels))
     x, y = np.concatenate(x)[:examples], np.concatenate(y)[:examples]
     model = build_model(r, data)
     steps_per_epoch = -(-len(x) // batch)

@@ -44,6 +44,8 @@ class Task:
     name: str = ""
     # Whether `data` is an image source spec (kdl.data.sources: a name or SOURCE:PATH).
     image_data: bool = False
+    # Whether prepare_data can feed through Keras' PyDataset (kdl.data.feed), without tf.data.
+    feeds_without_tf_data: bool = False
     classifier: bool = False  # class probabilities out (test-time flip, activation monitor, ...)
     curve_metric: str = "accuracy"  # the metric the report's curves show beside the loss
     signatures: tuple[str, ...] = ("serving_default",)

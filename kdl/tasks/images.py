@@ -26,6 +26,7 @@ class ImageTask(Task):
     signatures = ("serving_default", "serving_float", "serving_bytes")
     figures_use_test_outputs = True
     image_data = True
+    feeds_without_tf_data = True
 
     def load_data(self, recipe):
         """The recipe's :class:`kdl.data.ImageDataset`. Sources decoded lazily (folders)
@@ -79,17 +80,25 @@ class ImageTask(Task):
             raise ConfigError(f"model_args: {message} Received: model_args="
                               f"{recipe.model_args!r}") from None
 
+    def batch_targets(self, images, labels):
+        """One batch's ``(inputs, targets)``: the labels, for a classifier."""
+        return images, labels
+
     def targets(self, pipeline):
         return pipeline
 
     def prepare_data(self, recipe) -> DataBundle:
-        import tensorflow as tf
-
-        from kdl.data import make_pipeline
         from kdl.data.augment import build_augmentation
+        from kdl.platform import input_pipeline_for
 
         ds = self.load_data(recipe)
         augmentation = build_augmentation(recipe.augmentation, ds.image_shape, seed=recipe.seed)
+        if input_pipeline_for(recipe) == "pydataset":
+            return self._feed(recipe, ds, augmentation)
+        import tensorflow as tf
+
+        from kdl.data import make_pipeline
+
         if ds.arrays is not None:
             train_arrays = _limit(ds.arrays["train"], recipe.max_train_examples)
             test_arrays = _limit(ds.arrays["test"], recipe.max_test_examples)
@@ -130,6 +139,26 @@ class ImageTask(Task):
                           ds.image_shape, ds.num_classes, ds.class_names,
                           max(1, -(-n_train // recipe.batch_size)), train_arrays=train_arrays,
                           normalization=normalization, fingerprint=ds.fingerprint)
+
+    def _feed(self, recipe, ds, augmentation) -> DataBundle:
+        """The splits through Keras' PyDataset (:class:`kdl.data.ArrayFeed`), no tf.data."""
+        from kdl.data import ArrayFeed
+        from kdl.errors import DataError
+
+        if ds.arrays is None:
+            raise DataError(f"input_pipeline 'pydataset' feeds data held in memory (IDX, CIFAR, "
+                            f"npz); {ds.source} is decoded from files by tf.data. "
+                            f"Received: data={recipe.data!r}")
+        splits = {"train": _limit(ds.arrays["train"], recipe.max_train_examples),
+                  "validation": _limit(ds.arrays["validation"], recipe.max_test_examples),
+                  "test": _limit(ds.arrays["test"], recipe.max_test_examples)}
+        train, validation, test = (
+            ArrayFeed(*splits[k], recipe.batch_size, training=k == "train",
+                      augmentation=augmentation, seed=recipe.seed, targets=self.batch_targets)
+            for k in ("train", "validation", "test"))
+        return DataBundle(train, validation, test, ds.image_shape, ds.num_classes,
+                          ds.class_names, len(train), train_arrays=splits["train"],
+                          normalization=splits["train"][0], fingerprint=ds.fingerprint)
 
     def preprocess(self, recipe, data: DataBundle):
         """The model's input and its preprocessing: (input, preprocessed tensor)."""
@@ -241,9 +270,11 @@ class AutoencoderTask(ImageTask):
     def builder_args(self, shape, classes: int) -> dict:
         return {"input_shape": shape}
 
+    def batch_targets(self, images, labels):
+        return images, images / 255.0  # targets: the clean image in [0, 1]
+
     def targets(self, pipeline):
-        # Targets: the clean image in [0, 1].
-        return pipeline.map(lambda x, y: (x, x / 255.0))
+        return pipeline.map(self.batch_targets)
 
     def build_model(self, recipe, data: DataBundle) -> keras.Model:
         import keras
