@@ -47,7 +47,7 @@ demo: setup
 # run on TensorFlow only.
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
-BACKEND_TESTS := tests/test_layers.py tests/test_callbacks.py tests/test_augment.py \
+BACKEND_TESTS := tests/test_layers.py tests/test_callbacks.py tests/test_augment.py tests/test_feed.py \
   tests/test_models.py::test_build_train_save_reload \
   -k "not (resnet32 or resnet44 or resnet56 or resnet110 or resnet34 or resnet101 or resnet152 \
   or vgg13 or vgg19)"

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from kdl._files import write_json
-from kdl.engine.runs import aggregate_runs, check_can_add_seeds
+from kdl.engine.runs import aggregate_runs, check_can_add_seeds, recorded_before
 from kdl.platform import hardware, machine_line
 from kdl.card_store import cards_dir, installed, load_card, sha256_file, shipped_cards_dir  # noqa: F401
 from kdl.recipes import get_recipe, list_recipes, target_text
@@ -172,14 +172,17 @@ def settings_changed(card: dict, recipe) -> list[str] | None:
     """The recipe fields whose value now differs from the one the card was recorded with
     (a card of an earlier recipe, or of a run with ``--set``/``--epochs``); [] where they
     agree; None where the card kept no settings (recorded before cards kept them).
-    ``precision="auto"`` is resolved per machine when a run starts: not compared."""
+    ``precision="auto"`` and ``input_pipeline="auto"`` are resolved per machine when a run
+    starts: not compared. A field the card does not name (added to kdl after it was
+    recorded) is not a change while the recipe keeps its default, what the run did."""
     kept = card.get("config")
     if kept is None:
         return None
     now = json.loads(json.dumps(recipe.to_dict(), default=str))  # as the card keeps it
+    before = recorded_before()
     return [key for key in sorted(set(kept) | set(now))
-            if key not in _NOT_SETTINGS and now.get(key) != kept.get(key)
-            and not (key == "precision" and now.get(key) == "auto")]
+            if key not in _NOT_SETTINGS and now.get(key) != kept.get(key, before.get(key))
+            and not (key in ("precision", "input_pipeline") and now.get(key) == "auto")]
 
 
 def metric_text(card: dict, metric: str) -> str:

@@ -327,6 +327,15 @@ def write_request(version: str, examples) -> None:
                 "note": "what this version answers to request.json on every image signature"})
 
 
+def no_saved_model_note(workdir: str) -> str | None:
+    """Where TensorFlow is not installed, the line that says a run's export waits for it;
+    None where it is."""
+    if tensorflow_available():
+        return None
+    return (f"kdl: no SavedModel: it needs TensorFlow, not installed here; the model is "
+            f"{os.path.join(workdir, KERAS_FILE)} (`kdl export` writes it where TensorFlow is)")
+
+
 def export_run(model: keras.Model, recipe, export_dir: str, summary: dict, data,
                provenance: dict | None = None, formats=()) -> str:
     """Export a trained recipe's model with its provenance (``summary``: the run's

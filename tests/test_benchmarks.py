@@ -331,3 +331,20 @@ def test_the_pytorch_peer_benchmark_writes_its_table(tmp_path):
     assert row["ratio"] == round(row["kdl_images_per_s"] / row["pytorch_images_per_s"], 2)
     assert "| `lenet5_fashion_mnist` |" in pytorch_peer.markdown(result)
     assert os.path.exists(result["path"])
+
+
+def test_feed_benchmark_takes_turns_and_gives_each_backends_ratio(monkeypatch):
+    from benchmarks import feed
+
+    calls = []
+
+    def fake(backend, pipeline, epochs, examples):
+        calls.append((backend, pipeline))
+        return 1000.0 if pipeline == "tf.data" else 900.0
+
+    monkeypatch.setattr(feed, "run_once", fake)
+    result = feed.measure(2, 3, 512)
+    assert calls == [("jax", "tf.data"), ("jax", "pydataset"), ("torch", "tf.data"),
+                     ("torch", "pydataset")] * 2
+    assert [r["pydataset / tf.data"] for r in result["rows"]] == [0.9, 0.9]
+    assert "| jax | 1000 | 900 | 0.9 |" in feed.markdown(result)

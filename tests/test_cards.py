@@ -201,6 +201,11 @@ def test_a_card_of_other_settings_than_its_recipe_says_which(card_dir, capsys):
     assert resnet.precision == "auto"
     resolved = {**provenance(resnet), "config": {**resnet.to_dict(), "precision": "float32"}}
     assert cards.settings_changed({"config": resolved["config"]}, resnet) == []
+    # A field kdl added after the card was recorded is no change while the recipe keeps its
+    # default (what the run did), and is one once the recipe sets it.
+    before = {k: v for k, v in resolved["config"].items() if k not in ("freeze", "input_pipeline")}
+    assert cards.settings_changed({"config": before}, resnet) == []
+    assert cards.settings_changed({"config": before}, resnet.replace(freeze=2)) == ["freeze"]
     del card["config"]
     assert cards.settings_changed(card, recipe) is None
     cards._write_card("lenet5_fashion_mnist", card)

@@ -24,7 +24,8 @@ def env(**extra):
 
 
 def run_kdl(args, cwd, **extra):
-    out = subprocess.run([sys.executable, "-m", "kdl.cli", *args], cwd=cwd, env=env(**extra),
+    runner = [KILLER] if "KDL_REFUSE_IMPORT" in extra else ["-m", "kdl.cli"]
+    out = subprocess.run([sys.executable, *runner, *args], cwd=cwd, env=env(**extra),
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -35,11 +36,14 @@ def epochs_logged(history):
         if history.exists() else []
 
 
-def kill_after_epochs(args, workdir, cwd, epochs: int, poll: float = 0.2) -> list[int]:
-    """Start ``kdl ARGS --workdir WORKDIR``, SIGKILL it once ``epochs`` epochs are in its
-    history.csv; returns the epochs logged by then."""
-    cmd = [sys.executable, "-m", "kdl.cli", *args, "--workdir", str(workdir)]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+def kill_after_epochs(args, workdir, cwd, epochs: int, poll: float = 0.2,
+                      **extra) -> list[int]:
+    """Start ``kdl ARGS --workdir WORKDIR`` (environment ``extra`` added; with
+    ``KDL_REFUSE_IMPORT``, through tests/_kill_at.py), SIGKILL it once ``epochs`` epochs
+    are in its history.csv; returns the epochs logged by then."""
+    runner = [KILLER] if "KDL_REFUSE_IMPORT" in extra else ["-m", "kdl.cli"]
+    cmd = [sys.executable, *runner, *args, "--workdir", str(workdir)]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env(**extra), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     history = workdir / "history.csv"
     deadline = time.time() + 300
@@ -66,6 +70,31 @@ def test_sigkill_during_train_resumes_from_backup(tmp_path):
     assert not (workdir / "backup").exists()  # deleted once the run completed
     assert abs(resumed["test_metrics"]["accuracy"] - reference["test_metrics"]["accuracy"]) < 0.01
     assert resumed["export_path"].endswith(os.path.join("mlp_fashion_mnist", "1"))
+
+
+WITHOUT_TF = {"KDL_REFUSE_IMPORT": "tensorflow,tensorflow_datasets"}
+
+
+def test_sigkill_without_tensorflow_resumes_to_the_unbroken_result(tmp_path):
+    """On JAX with TensorFlow's import refused (Keras' PyDataset feeds, kdl.data.feed):
+    killed after 2 epochs of 4, the run resumes at its backup and ends where an unbroken
+    run ends, bit for bit: each epoch's batches come from (seed, epoch), not from how
+    long the process has been running. (Dropout off: Keras' backup keeps the weights and
+    the optimizer, not its seed generators' state, so with dropout the resumed run draws
+    other masks and ends within noise, not bit for bit.)"""
+    args = ["train", "mlp_fashion_mnist", "--backend", "jax", "--epochs", "4", "--json",
+            "--no-export", "--no-report", "--deterministic", "--set", "max_train_examples=4096",
+            "--set", "max_test_examples=1024", "--set", "early_stopping_patience=100",
+            "--set", "model_args.dropout=0.0"]
+    reference = run_kdl([*args, "--workdir", str(tmp_path / "ref")], tmp_path, **WITHOUT_TF)
+    workdir = tmp_path / "killed"
+    done = kill_after_epochs(args, workdir, tmp_path, 2, poll=0.05, **WITHOUT_TF)
+    assert 2 <= len(done) < 4, done
+    resumed = run_kdl([*args, "--workdir", str(workdir)], tmp_path, **WITHOUT_TF)
+    assert epochs_logged(workdir / "history.csv") == done + list(range(len(done), 4))
+    ran = json.loads((workdir / "recipe.json").read_text())
+    assert ran["input_pipeline"] == "pydataset"
+    assert resumed["test_metrics"] == reference["test_metrics"]
 
 
 FINE_TUNE = ["train", "lenet5_fashion_mnist", "--epochs", "5", "--json", "--no-export",

@@ -148,6 +148,10 @@ def serving() -> str:
     return _rendered("serving")
 
 
+def feed() -> str:
+    return _rendered("feed")
+
+
 def backends() -> str:
     from benchmarks import backends as bench_backends
 
@@ -266,7 +270,7 @@ PAGES = {
     "docs/models.md": {"models": models},
     "docs/performance.md": {"bench": bench, "backends": backends, "results": results,
                             "pytorch-peer": pytorch_peer},
-    "docs/backends.md": {"backends": backends},
+    "docs/backends.md": {"backends": backends, "feed": feed},
     "docs/data.md": {"folder-memory": folder_memory},
     "docs/fine-tuning.md": {"weights": weights, "finetune": finetune},
 }

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from kdl.cli.common import (UsageError, add_format_arg, add_recipe_args,
                             check_formats, positive, print_json, resolve_recipe, shown_command,
                             strategy_for, workdir_for)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a recipe, evaluate on test, export a SavedModel")
@@ -21,8 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
                    help="auto: bfloat16 where it measured faster (CPUs with AMX, recent GPUs)")
     p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
-                   help="Keras backend for training (default: $KERAS_BACKEND, else tensorflow); "
-                        "tf.data feeds every backend and the export is a TF SavedModel")
+                   help="Keras backend (default: $KERAS_BACKEND, else tensorflow); without "
+                        "TensorFlow, Keras' PyDataset feeds and kdl export writes the SavedModel later")
     p.add_argument("--record", action="store_true",
                    help="write this run's result as the recipe's card (recipes/cards/)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -30,9 +30,8 @@ def add_parser(sub) -> None:
                    help="train N seeds (the recipe's seed and the next N-1); the card and "
                         "the summary give their mean and standard deviation")
     p.add_argument("--add-seeds", type=positive("--add-seeds"), metavar="N",
-                   help="train N more seeds, after the last of the recipe's card, and add "
-                        "them to the card (its mean, std and verdict are recomputed); the "
-                        "configuration, backend, versions and machine must be the card's")
+                   help="train N more seeds after the card's last and add them to it (mean, "
+                        "std, verdict recomputed); config, backend, versions, machine as the card's")
     p.add_argument("--deterministic", action="store_true",
                    help="op determinism and ordered input pipelines: a seed gives the same "
                         "result twice on one machine (slower)")
@@ -51,10 +50,10 @@ def run(args) -> int:
         from kdl.cli.sanity import overfit_batch
 
         return overfit_batch(args, recipe)
-    if recipe.deterministic:
+    if recipe.deterministic:  # before the strategy: it may start JAX's backends
         from kdl.platform import enable_determinism
 
-        enable_determinism()  # before the strategy: it may start JAX's backends
+        enable_determinism()
     # The strategy first: MultiWorkerMirroredStrategy must configure collective ops
     # before TensorFlow runs anything (loading the data does).
     strategy = strategy_for(args)
@@ -63,8 +62,8 @@ def run(args) -> int:
     from kdl.engine.resolve import check_data
     from kdl.engine.seeds import recipe_to_add_seeds, train_seeds
     from kdl.engine.workdir import WorkdirInUseError, WorkdirMismatchError
-    from kdl.export import export_run
-    from kdl.platform import tensorflow_available
+    from kdl.export import export_run, no_saved_model_note
+    from kdl.recipes import write_new_recipe_file
 
     fingerprint = check_data(recipe)
     _check_outputs(args, recipe)
@@ -80,8 +79,6 @@ def run(args) -> int:
         except ValueError as e:
             raise UsageError(str(e)) from None
     workdir = workdir_for(args, recipe)
-    from kdl.recipes import write_new_recipe_file
-
     path = write_new_recipe_file(recipe, workdir, shown_command(args.argv)) if is_chief() else None
     if path and not args.json:  # --from BASE --name NEW: the new recipe's file, rerunnable
         print(f"recipe file: {path} (kdl train {path} runs it again)", flush=True)
@@ -108,10 +105,8 @@ def run(args) -> int:
     summary = dict(done.summary)
     first = done.first
     summary["export_path"] = None
-    if not args.no_export and is_chief() and not tensorflow_available():
-        print(f"kdl: no SavedModel: it needs TensorFlow, not installed here; the model is "
-              f"{os.path.join(first.workdir, 'model.keras')} (`kdl export` writes it where "
-              f"TensorFlow is)", file=sys.stderr, flush=True)
+    if not args.no_export and is_chief() and (note := no_saved_model_note(first.workdir)):
+        print(note, file=sys.stderr, flush=True)  # trained where TensorFlow is not installed
     elif not args.no_export and is_chief():
         # The first seed's model (the recipe's own seed): what a single run would export.
         summary["export_path"] = export_run(first.model, first.recipe, args.export_dir,
@@ -156,12 +151,10 @@ def _print_summary(recipe, summary: dict, n_runs: int, card: dict | None) -> Non
     metrics = ", ".join(f"{k} {v:.4f}" + (f" ± {spread[k]:.4f}" if spread else "")
                         for k, v in summary["test_metrics"].items())
     seeds_text = f" (mean of {n_runs} seeds)" if n_runs > 1 else ""
-    target = summary.get("target_met")
-    verdict = "" if target is None else (", target met" if target else ", target NOT met")
+    verdicts = {True: ", target met", False: ", target NOT met", None: ""}
     export_path = summary.get("export_path")
     print(f"{recipe.name}: {summary['epochs_run']} epochs, test {metrics}{seeds_text}"
-          f"{verdict}, {summary['wall_s']:.0f} s"
+          f"{verdicts[summary.get('target_met')]}, {summary['wall_s']:.0f} s"
           + (f", exported to {export_path}" if export_path else ""))
     if card:
-        met = {True: ", target met", False: ", target NOT met", None: ""}[card["target_met"]]
-        print(f"card: {metric_text(card, card['target_metric'])}{met}")
+        print(f"card: {metric_text(card, card['target_metric'])}{verdicts[card['target_met']]}")

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from kdl.recipes import judge
+from kdl.recipes import Recipe, judge
 
 
 def aggregate_runs(runs: list[dict]) -> dict:
@@ -47,6 +47,13 @@ def aggregate_runs(runs: list[dict]) -> dict:
 _SET_UP = ("backend", "versions", "machine")
 
 
+def recorded_before() -> dict:
+    """What a card recorded before a field existed ran with: the field's default (as a
+    card keeps it), and for ``input_pipeline`` tf.data, the only pipeline there was."""
+    defaults = json.loads(json.dumps(Recipe(name="-", model="-").to_dict(), default=str))
+    return {**defaults, "input_pipeline": "tf.data"}
+
+
 def check_can_add_seeds(card: dict | None, name: str, record: dict | None = None) -> None:
     """Raise ValueError (one line) unless seeds run as ``record`` says (kdl.provenance's
     record of the resolved recipe) may join ``card``: the same configuration apart from
@@ -62,9 +69,10 @@ def check_can_add_seeds(card: dict | None, name: str, record: dict | None = None
     if record is None:
         return
     config = json.loads(json.dumps(record["config"], default=str))  # as the card keeps it
-    differ = [f"{k}={config.get(k)!r} (card: {card['config'].get(k)!r})"
-              for k in sorted(set(card["config"]) | set(config))
-              if k != "seed" and config.get(k) != card["config"].get(k)]
+    kept = {**recorded_before(), **card["config"]}
+    differ = [f"{k}={config.get(k)!r} (card: {kept.get(k)!r})"
+              for k in sorted(set(kept) | set(config))
+              if k != "seed" and config.get(k) != kept.get(k)]
     differ += [f"{k} {record.get(k)!r} (card: {card.get(k)!r})"
                for k in _SET_UP if record.get(k) != card.get(k)]
     # The same data spec can name other data (a folder's files changed): its digest.
