@@ -76,6 +76,8 @@ fuzz: setup
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
 	$(BIN)/python -m benchmarks.backends --quick
+	$(BIN)/python -m benchmarks.pytorch_peer
+	$(BIN)/python -m benchmarks.op_repro
 
 # Style, and kdl's floors: the import-linter layers contract in pyproject.toml.
 lint: setup

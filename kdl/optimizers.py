@@ -29,7 +29,11 @@ OPTIMIZERS: dict[str, Callable] = {
 SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
 
 
-def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1):
+def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1,
+                    learning_rate=None):
+    """The recipe's optimizer with its schedule; ``learning_rate`` (a rate or a Keras
+    schedule) replaces the recipe's rate and schedule, and then no weights are averaged
+    (kdl lr-find's ramp)."""
     lr = recipe.learning_rate * (num_replicas if recipe.scale_learning_rate else 1)
     total = max(1, recipe.epochs * steps_per_epoch)
     warmup = min(total - 1, recipe.warmup_epochs * steps_per_epoch)
@@ -47,6 +51,8 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int, num_replicas: int = 1)
             if bounds else lr
     else:
         schedule = lr
+    if learning_rate is not None:
+        schedule, recipe = learning_rate, recipe.replace(ema=None)
     options = {"clipnorm": recipe.clipnorm, "clipvalue": recipe.clipvalue}
     if recipe.weight_decay:
         options["weight_decay"] = recipe.weight_decay  # Keras' decoupled weight decay

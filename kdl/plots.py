@@ -199,3 +199,33 @@ def plot_trials(scored: list[dict], objective: str, lower: bool, path: str) -> s
     fig.tight_layout()
     save_figure(fig, path)
     return path
+
+
+def plot_lr_find(rates, losses, smoothed, suggested, min_over_ten, diverged_at,
+                 recipe_rate, path: str) -> str:
+    """The learning-rate range test (:mod:`kdl.engine.lr_find`): each batch's loss and its
+    smoothed curve against the rate (log scale), the suggested rates, the recipe's own
+    rate and where the loss diverged."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=DPI)
+    rates = np.asarray(rates, "float64")
+    ax.plot(rates, losses, ".", alpha=0.25, markersize=3, label="batch loss")
+    smoothed = np.asarray([np.nan if v is None else v for v in smoothed], "float64")
+    ax.plot(rates, smoothed, "-", label="smoothed (centred mean, 5% of batches)")
+    marks = ((suggested, "C2", "steepest fall"), (min_over_ten, "C4", "minimum / 10"),
+             (recipe_rate, "k", "the recipe's rate"), (diverged_at, "C3", "diverged"))
+    for rate, color, label in marks:
+        if rate is not None:
+            ax.axvline(rate, color=color, linestyle="--", label=f"{label}: {rate:.2g}")
+    finite = np.asarray(smoothed, "float64")
+    finite = finite[np.isfinite(finite)]
+    if len(finite):  # the divergence's tail would hide the curve
+        ax.set_ylim(finite.min() * 0.9, min(finite.max(), finite[0] * 1.5) * 1.05)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title("learning-rate range test")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -348,3 +348,18 @@ def test_feed_benchmark_takes_turns_and_gives_each_backends_ratio(monkeypatch):
                      ("torch", "pydataset")] * 2
     assert [r["pydataset / tf.data"] for r in result["rows"]] == [0.9, 0.9]
     assert "| jax | 1000 | 900 | 0.9 |" in feed.markdown(result)
+
+
+def test_op_reproduction_times_both_frameworks_on_the_same_op():
+    pytest.importorskip("torch")
+    from benchmarks import op_repro
+
+    ops = {k: v for k, v in op_repro.OPS.items() if v[0] in ("conv", "adam")}
+    ops = dict(list(ops.items())[:2])
+    rows = op_repro.measure(1, 1, ops)
+    assert [r["op"] for r in rows] == list(ops)
+    conv = next(r for r in rows if "conv" in r["op"])
+    assert set(conv["ms"]) == {"tensorflow", "pytorch", "pytorch channels-last"}
+    assert all(v > 0 for r in rows for v in r["ms"].values())
+    table = op_repro.markdown({"batch": 128, "windows": 1, "calls": 1, "rows": rows})
+    assert table.count("\n| ") == 1 + len(rows)

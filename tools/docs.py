@@ -148,8 +148,35 @@ def serving() -> str:
     return _rendered("serving")
 
 
+def lr_find() -> str:
+    """Each recorded `kdl lr-find` (docs/lr_find/RECIPE/lr_find.json) and its figure."""
+    import glob
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "docs", "lr_find", "*", "lr_find.json"))):
+        with open(path) as f:
+            r = json.load(f)
+
+        def rate(value):
+            return "-" if value is None else f"{value:.2g}"
+
+        name = r["recipe"]
+        out.append(f"`kdl lr-find {name} --out docs/lr_find/{name}` ({r['machine']}, "
+                   f"{r['started_at'][:10]}): {len(r['losses'])} batches from "
+                   f"{r['rates'][0]:.0e} to {r['rates'][-1]:.2g}; steepest fall at "
+                   f"{rate(r['suggested'])}, minimum / 10 {rate(r['min_over_ten'])}, diverged "
+                   f"at {rate(r['diverged_at'])}; the recipe trains at "
+                   f"{r['config']['learning_rate']:g}.\n\n"
+                   f"![learning-rate range test of {name}](lr_find/{name}/lr_find.png)\n")
+    return "\n".join(out) or "No `kdl lr-find` recorded yet."
+
+
 def feed() -> str:
     return _rendered("feed")
+
+
+def op_repro() -> str:
+    return _rendered("op_repro")
 
 
 def backends() -> str:
@@ -264,12 +291,12 @@ PAGES = {
     "docs/recipes.md": {"stories": stories, "cards": cards, "accelerator": accelerator,
                         "sdae": sdae},
     "docs/experiments.md": {"experiments": experiments},
-    "docs/running.md": {"fuzz": fuzz},
+    "docs/running.md": {"fuzz": fuzz, "lr-find": lr_find},
     "docs/export.md": {"serving": serving},
     "docs/recipe-fields.md": {"recipe-fields": recipe_fields},
     "docs/models.md": {"models": models},
     "docs/performance.md": {"bench": bench, "backends": backends, "results": results,
-                            "pytorch-peer": pytorch_peer},
+                            "pytorch-peer": pytorch_peer, "op-repro": op_repro},
     "docs/backends.md": {"backends": backends, "feed": feed},
     "docs/data.md": {"folder-memory": folder_memory},
     "docs/fine-tuning.md": {"weights": weights, "finetune": finetune},

@@ -16,7 +16,8 @@ import sys
 import warnings
 
 import kdl  # noqa: F401  (sets KERAS_BACKEND before TensorFlow loads)
-from kdl.cli import evaluate, experiment, listing, predict, report, serve_check, train, tune
+from kdl.cli import (evaluate, experiment, listing, lr_find, predict, report, serve_check, train,
+                     tune)
 from kdl.cli.common import Parser, UsageError
 
 _WITHOUT_TENSORFLOW = ("list", "cards", "weights")
@@ -33,6 +34,7 @@ def build_parser() -> Parser:
     predict.add_parser(sub)
     tune.add_parser(sub)
     experiment.add_parser(sub)
+    lr_find.add_parser(sub)
     report.add_parser(sub)
     serve_check.add_parser(sub)
     return parser
