@@ -128,9 +128,12 @@ def test_search_verdict_both_ways():
 def test_gradient_check_verdict_and_error_both_ways():
     from kdl.experiments.gradient_check import relative_error
 
-    good = {"max_relative_error": {"WeightNormalization": 1e-10, "MLP": 1e-9}}
+    good = {"max_relative_error": {"WeightNormalization": 1e-10, "MLP": 1e-9},
+            "planted_relative_error": 0.2}
     assert _verdict("gradient_check", good) is True
-    assert _verdict("gradient_check", {"max_relative_error": {"MLP": 1e-3}}) is False
+    assert _verdict("gradient_check", {**good, "max_relative_error": {"MLP": 1e-3}}) is False
+    # A check that misses the planted bug proves nothing: not supported.
+    assert _verdict("gradient_check", {**good, "planted_relative_error": 1e-9}) is False
     assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert relative_error([1.0, 0.0], [0.0, 1.0]) == pytest.approx(0.5 ** 0.5)
 

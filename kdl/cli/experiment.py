@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
                                           "`kdl experiment list`, `kdl experiment NAME`")
     p.add_argument("name", help="an experiment (see `kdl experiment list`), or list")
     p.add_argument("--smoke", action="store_true", help="seconds-long settings")
-    p.add_argument("--seeds", type=positive("--seeds"), default=1)
+    p.add_argument("--seeds", type=positive("--seeds"),
+                   help="default: the experiment's own (at least 3), 1 with --smoke")
     p.add_argument("--out", default="experiments", help="where the PNG and JSON go")
     p.add_argument("--record", action="store_true",
                    help="write them to docs/experiments/ (make docs renders the page)")

@@ -33,6 +33,7 @@ class Experiment:
     verdict: Callable[[dict, dict], tuple[bool, str]]  # (numbers, settings) -> (supported, why)
     settings: dict
     smoke: dict
+    seeds: int = 3  # a full run's default; a smoke run's is 1
 
 
 _EXPERIMENTS: dict[str, Experiment] = {}
@@ -40,15 +41,17 @@ _LOADED = False
 
 
 def register_experiment(name: str, *, claim: str, settings: dict, smoke: dict,
-                        verdict: Callable[[dict, dict], tuple[bool, str]]):
-    """Decorator: register ``fn(settings, seeds, figure_path) -> numbers`` as ``name``."""
+                        verdict: Callable[[dict, dict], tuple[bool, str]], seeds: int = 3):
+    """Decorator: register ``fn(settings, seeds, figure_path) -> numbers`` as ``name``;
+    ``seeds``: how many a full run takes unless told (at least 3: a verdict states the
+    spread; a smoke run takes 1)."""
 
     def decorator(fn):
         if name in _EXPERIMENTS:
             raise ValueError(f"An experiment named '{name}' is already registered. "
                              f"Received: name={name!r}")
         _EXPERIMENTS[name] = Experiment(name, claim, fn, verdict, dict(settings),
-                                        {**settings, **smoke})
+                                        {**settings, **smoke}, seeds)
         return fn
 
     return decorator
@@ -77,10 +80,13 @@ def get_experiment(name: str) -> Experiment:
     return _EXPERIMENTS[name]
 
 
-def run_experiment(name: str, *, smoke: bool = False, seeds: int = 1,
+def run_experiment(name: str, *, smoke: bool = False, seeds: int | None = None,
                    out: str = "experiments") -> dict:
-    """Run ``name``; write ``out/NAME.png`` and ``out/NAME.json``; return the record."""
+    """Run ``name`` over ``seeds`` seeds (default: the experiment's, 1 for a smoke run);
+    write ``out/NAME.png`` and ``out/NAME.json``; return the record."""
     experiment = get_experiment(name)
+    if seeds is None:
+        seeds = 1 if smoke else experiment.seeds
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds <= 0:
         raise ValueError(f"`seeds` must be a positive integer. Received: seeds={seeds!r}")
     settings = experiment.smoke if smoke else experiment.settings

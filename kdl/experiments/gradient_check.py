@@ -4,6 +4,11 @@ float64; and the relative error against the step size, in float64 and float32, w
 shows why the check is done in double precision (the course's gradient-check slide;
 CS231n's rule of thumb: below 1e-7 is right).
 
+A check that cannot fail shows nothing, so the same check runs on a control with a planted
+bug: the MLP with a tanh whose backward pass is the classic slip ``1 - tanh(x)`` instead of
+``1 - tanh(x)**2``. The claim holds only if every real component passes and the planted
+bug is caught (its error above the bound) in every seed.
+
     kdl experiment gradient_check
 """
 
@@ -27,8 +32,30 @@ def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
     bound = settings["max_relative_error"]
     ok = all(e < bound for e in errors.values())
     listed = ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
-    return ok, (f"largest relative error in float64: {listed} "
-                f"({'all' if ok else 'NOT all'} below {bound:g}).")
+    text = f"largest relative error in float64: {listed} ({'all' if ok else 'NOT all'} below {bound:g})"
+    planted = numbers.get("planted_relative_error")
+    if planted is None:  # a result recorded before the control existed
+        return ok, text + "; no planted-bug control."
+    caught = planted > bound
+    return ok and caught, (f"{text}; the planted wrong tanh gradient {'caught' if caught else 'NOT caught'}: "
+                           f"its smallest error over the seeds {planted:.1e}.")
+
+
+def _planted_tanh():
+    """A tanh layer whose gradient is planted wrong: ``1 - tanh(x)``, not ``1 - tanh(x)**2``."""
+    import keras
+    import tensorflow as tf
+
+    class WrongTanhGradient(keras.layers.Layer):
+        def call(self, x):
+            @tf.custom_gradient
+            def tanh(x):
+                y = tf.tanh(x)
+                return y, lambda dy: dy * (1 - y)  # the bug
+
+            return tanh(x)
+
+    return WrongTanhGradient
 
 
 def _components(dtype: str, seed: int):
@@ -53,8 +80,15 @@ def _components(dtype: str, seed: int):
                             keras.layers.Dense(8, activation="tanh", dtype=dtype),
                             keras.layers.Dense(8, activation="sigmoid", dtype=dtype),
                             keras.layers.Dense(3, activation="softmax", dtype=dtype)])
+    planted = keras.Sequential([keras.Input((6,), dtype=dtype),
+                                keras.layers.Dense(8, dtype=dtype), _planted_tanh()(dtype=dtype),
+                                keras.layers.Dense(3, activation="softmax", dtype=dtype)])
     return {"WeightNormalization": (weight_norm, x_dense),
-            "LocalResponseNormalization": (lrn, x_image), "MLP": (mlp, x_dense)}
+            "LocalResponseNormalization": (lrn, x_image), "MLP": (mlp, x_dense),
+            PLANTED: (planted, x_dense)}
+
+
+PLANTED = "MLP with a planted bug"
 
 
 def _loss_fn(model, projection):
@@ -100,7 +134,8 @@ def _check(model, x, epsilon: float, entries: int, rng) -> float:
 @register_experiment(
     "gradient_check",
     claim="Backpropagation's gradients equal central finite differences to a relative error "
-          "below 1e-7 in double precision, for kdl's custom layers as for a plain MLP.",
+          "below 1e-7 in double precision, for kdl's custom layers as for a plain MLP, and "
+          "the same check catches a planted wrong gradient.",
     settings={"epsilon": 1e-6, "entries": 40, "max_relative_error": 1e-7,
               "epsilons": [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]},
     smoke={"entries": 6, "epsilons": [1e-2, 1e-6, 1e-9]},
@@ -113,6 +148,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
         for name, (model, x) in _components("float64", seed).items():
             per_seed.setdefault(name, []).append(
                 _check(model, x, settings["epsilon"], settings["entries"], rng))
+    planted = float(min(per_seed.pop(PLANTED)))  # caught in every seed, or not
     worst = {name: float(max(v)) for name, v in per_seed.items()}
     sweep = {}
     for dtype in ("float64", "float32"):
@@ -123,6 +159,7 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     fig, (bar, ax) = plt.subplots(1, 2, figsize=(13, 4.5), dpi=100)
     names = list(worst)
     bar.bar(names, [max(worst[n], 1e-18) for n in names], color="tab:gray")
+    bar.bar(["planted bug\n(control)"], [planted], color="tab:orange")
     bar.axhline(settings["max_relative_error"], color="tab:red", linestyle="--",
                 label=f"{settings['max_relative_error']:g}")
     bar.set_yscale("log")
@@ -138,5 +175,8 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     ax.legend()
     fig.tight_layout()
     save_figure(fig, figure)
-    return {"max_relative_error": worst, "per_seed": per_seed, "epsilon_sweep": sweep,
-            "table": [{"component": n, "max relative error (float64)": worst[n]} for n in names]}
+    return {"max_relative_error": worst, "planted_relative_error": planted,
+            "per_seed": per_seed, "epsilon_sweep": sweep,
+            "table": [{"component": n, "max relative error (float64)": worst[n]} for n in names]
+            + [{"component": f"{PLANTED} (control: must fail)",
+                "max relative error (float64)": planted}]}
