@@ -20,13 +20,39 @@ def test_the_course_claims_are_registered():
 
 
 @pytest.mark.parametrize("name", list_experiments())
-def test_smoke_run_writes_a_figure_and_its_numbers(name, tmp_path):
-    record = run_experiment(name, smoke=True, out=str(tmp_path))
+def test_each_notebook_runs_its_smoke_form_to_a_figure_and_the_verdict(name, tmp_path):
+    """Every experiment's notebook (kdl experiment NAME --notebook) executed in a fresh
+    kernel at smoke size: so none can rot, and so every smoke form runs. Its figure is
+    drawn and shown, and the verdict it prints is the experiment's function of the numbers
+    it measured (a cell appended here hands them back)."""
+    import nbformat
+
+    from kdl.experiments._notebook import build_notebook, execute_notebook
+
+    notebook = build_notebook(name)
+    assert get_experiment(name).claim in notebook.cells[0].source
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "print(json.dumps({'numbers': numbers, 'settings': settings}, default=float))"))
+    executed = execute_notebook(notebook, str(tmp_path))
     width, height = png_size(tmp_path / f"{name}.png")
     assert width >= 800 and height >= 300
+    shown = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in shown)
+    printed = [o["text"] for o in shown if o.get("output_type") == "stream"
+               and o["text"].startswith(("SUPPORTED", "NOT supported"))]
+    handed = json.loads(executed.cells[-1].outputs[-1]["text"])
+    supported, why = get_experiment(name).verdict(handed["numbers"], handed["settings"])
+    assert printed == [f"{'SUPPORTED' if supported else 'NOT supported'} by this run "
+                       f"(1 seed(s)): {why}\n"]
+
+
+def test_run_experiment_writes_a_figure_and_its_numbers(tmp_path):
+    name = "gradient_check"  # the quickest
+    record = run_experiment(name, smoke=True, out=str(tmp_path))
+    assert png_size(tmp_path / f"{name}.png")[0] >= 800
     saved = json.loads((tmp_path / f"{name}.json").read_text())
     assert saved["claim"] == get_experiment(name).claim and saved["smoke"] is True
-    assert isinstance(saved["supported"], bool) and saved["verdict"]
+    assert saved["seeds"] == [0]  # a smoke run's one seed
     # The verdict is the experiment's function of the numbers, not a stored string.
     assert (saved["supported"], saved["verdict"]) == get_experiment(name).verdict(
         saved["numbers"], saved["settings"])

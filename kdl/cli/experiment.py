@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="experiments", help="where the PNG and JSON go")
     p.add_argument("--record", action="store_true",
                    help="write them to docs/experiments/ (make docs renders the page)")
+    p.add_argument("--notebook", metavar="PATH.ipynb", help="write the experiment as a notebook "
+                   "(claim, code at smoke size, figure, verdict, exercises), run once")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -32,6 +34,12 @@ def run(args) -> int:
         return 0
     try:
         get_experiment(args.name)
+        if args.notebook:
+            from kdl.experiments._notebook import write_notebook
+
+            path = write_notebook(args.name, args.notebook)
+            print_json({"experiment": args.name, "notebook": path}) if args.json else print(path)
+            return 0
         if args.record and args.smoke:
             raise ValueError("--record keeps full runs only. Received: --smoke --record")
         record = run_experiment(args.name, smoke=args.smoke, seeds=args.seeds,
