@@ -151,6 +151,14 @@ def test_search_verdict_both_ways():
     assert _verdict("search", {**numbers, "best": {"grid": 0.96, "random": 0.95}}) is False
 
 
+def test_paired_interval_is_students_t():
+    from kdl.experiments._common import paired_interval
+
+    i = paired_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.303
+    assert i["mean"] == 2.0 and i["low"] == pytest.approx(2 - 4.303 / 3 ** 0.5)
+    assert paired_interval([0.5])["low"] is None
+
+
 def test_gradient_check_verdict_and_error_both_ways():
     from kdl.experiments.gradient_check import relative_error
 
@@ -184,10 +192,18 @@ def test_hidden_units_verdict_both_ways():
 def test_cnn_filters_verdict_and_measures():
     from kdl.experiments.cnn_filters import neighbour_correlation, object_share
 
+    from kdl.experiments._common import paired_interval
+
     good = {"filter_smoothness": {"initial": 0.0, "trained": 0.4}, "saliency_on_object": 0.8,
-            "object_area": 0.4, "test_accuracy": 0.9}
+            "object_area": 0.4, "test_accuracy": 0.9, "saliency_on_object_untrained": 0.6,
+            "saliency_gain_over_untrained": paired_interval([0.2, 0.25, 0.15])}
     assert _verdict("cnn_filters", good) is True
     assert _verdict("cnn_filters", {**good, "saliency_on_object": 0.3}) is False
+    # An untrained net as much on the garment: the interval of the gain straddles 0.
+    assert _verdict("cnn_filters", {**good, "saliency_gain_over_untrained":
+                                    paired_interval([0.1, -0.05, 0.02])}) is False
+    assert _verdict("cnn_filters", {**good, "saliency_gain_over_untrained":
+                                    paired_interval([0.2])}) is False  # one seed: no interval
     smooth = np.repeat(np.linspace(-1, 1, 5)[:, None], 5, axis=1)[:, :, None, None]
     assert neighbour_correlation(np.concatenate([smooth, smooth.transpose(1, 0, 2, 3)], -1)) > 0.4
     noise = np.random.default_rng(0).normal(size=(5, 5, 1, 64))

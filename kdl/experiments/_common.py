@@ -66,3 +66,31 @@ def mean_curve(curves: list[list[float]]) -> list[float]:
     """The mean of per-seed curves, over the length they share."""
     length = min(len(c) for c in curves)
     return np.mean([c[:length] for c in curves], axis=0).tolist()
+
+
+# Student's t, two-sided 95%: t(0.975, df) for df = 1..30 (any statistics table); 1.96
+# beyond. A table, so that a verdict's interval needs no scipy.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def paired_interval(differences) -> dict:
+    """The mean of per-seed paired ``differences`` with its 95% t interval (``low``,
+    ``high``; None for one seed): what a verdict compares, not a lucky seed."""
+    d = np.asarray(differences, dtype="float64")
+    mean = float(d.mean())
+    if len(d) < 2:
+        return {"mean": mean, "low": None, "high": None, "seeds": len(d), "confidence": 0.95}
+    t = _T975[len(d) - 2] if len(d) - 1 <= len(_T975) else 1.96
+    half = float(t * d.std(ddof=1) / np.sqrt(len(d)))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "seeds": len(d),
+            "confidence": 0.95}
+
+
+def interval_text(i: dict, digits: int = 3) -> str:
+    """``+0.120 [+0.080, +0.160] (95%, 3 seeds)``; one seed: no interval."""
+    if i["low"] is None:
+        return f"{i['mean']:+.{digits}f} (1 seed: no interval)"
+    return (f"{i['mean']:+.{digits}f} [{i['low']:+.{digits}f}, {i['high']:+.{digits}f}] "
+            f"(95%, {i['seeds']} seeds)")
