@@ -118,6 +118,9 @@ class Recipe:
     model_args: dict = dataclasses.field(default_factory=dict)
     validation_fraction: float = 0.1
     max_train_examples: int | None = None  # a prefix of the (shuffled) train split
+    # The fraction of training labels replaced by labels drawn uniformly at random (seeded;
+    # validation and test keep theirs): Zhang et al. 2017's random-label memorization.
+    label_noise: float = 0.0
     max_test_examples: int | None = None
     seed: int = 0
     image_size: tuple | None = None  # resize (bilinear) inside the model

@@ -43,7 +43,9 @@ def test_clipping_and_ema_reach_keras_through_the_constructor():
     assert build_optimizer(recipe.replace(clipnorm=None, clipvalue=0.5), 10).clipvalue == 0.5
     assert opt.use_ema and opt.ema_momentum == recipe.ema and opt.ema_overwrite_frequency == 10
     for bad, fragment in [({"ema": 1.5}, "ema=1.5"), ({"clipnorm": 0.0}, "clipnorm=0.0"),
-                          ({"l2": -1.0}, "l2=-1.0"), ({"clipvalue": 0.5}, "not both")]:
+                          ({"l2": -1.0}, "l2=-1.0"), ({"clipvalue": 0.5}, "not both"),
+                          ({"label_noise": 1.5}, "label_noise=1.5"),
+                          ({"input_pipeline": "grain"}, "input_pipeline")]:
         with pytest.raises(ValueError, match=fragment):
             check_recipe(recipe.replace(**bad))
 

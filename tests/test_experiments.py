@@ -14,7 +14,7 @@ def test_the_course_claims_are_registered():
     assert {"perceptron_xor", "universal_approximation", "optimizers", "initialization",
             "batch_norm", "regularization", "pretraining", "search", "gradient_check",
             "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
-            "transfer"} <= set(list_experiments())
+            "transfer", "memorization", "invariance"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -241,3 +241,58 @@ def test_transfer_verdict_both_ways():
     assert _verdict("transfer", {"accuracy": acc}, labels_per_class=[5]) is True
     worse = {**acc, "frozen": {"5": 0.5}}
     assert _verdict("transfer", {"accuracy": worse}, labels_per_class=[5]) is False
+
+
+def test_memorization_verdict_both_ways():
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.memorization import epochs_to
+
+    def spread(mean):
+        return {"mean": mean, "std": 0.01}
+
+    good = {"train_accuracy": {"0.0": spread(1.0), "0.5": spread(1.0), "1.0": spread(0.99)},
+            "test_accuracy": {"0.0": spread(0.85), "0.5": spread(0.6), "1.0": spread(0.1)},
+            "test_minus_chance": {"1.0": paired_interval([0.005, -0.004, 0.002])},
+            "extra_epochs_for_noise": paired_interval([40, 35, 50])}
+    assert _verdict("memorization", good) is True
+    assert _verdict("memorization", {**good, "train_accuracy": {
+        **good["train_accuracy"], "1.0": spread(0.6)}}) is False  # did not memorize
+    assert _verdict("memorization", {**good, "test_minus_chance": {
+        "1.0": paired_interval([0.1, 0.12, 0.09])}}) is False  # above chance: not random
+    assert _verdict("memorization", {**good, "extra_epochs_for_noise":
+                                     paired_interval([5, -10, 2])}) is False
+    assert epochs_to([0.2, 0.96, 0.99], 0.95) == 2 and epochs_to([0.2, 0.5], 0.95) == 3
+
+
+def test_label_noise_replaces_that_share_of_the_training_labels_only():
+    from kdl.data.dataset import noisy_labels
+
+    labels = np.arange(10_000) % 10
+    half = noisy_labels(labels, 0.5, 10, seed=0)
+    changed = np.mean(half != labels)
+    assert 0.5 * 0.9 - 0.02 < changed < 0.5 * 0.9 + 0.02  # a tenth of the redrawn stay right
+    assert np.array_equal(half, noisy_labels(labels, 0.5, 10, seed=0))
+    assert not np.array_equal(half, noisy_labels(labels, 0.5, 10, seed=1))
+    assert np.array_equal(noisy_labels(labels, 0.0, 10, seed=0), labels)
+
+
+def test_invariance_verdict_both_ways_and_its_transforms():
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.invariance import permuted, shifted
+
+    good = {"permutation_cost": {"mlp": paired_interval([0.004, -0.003, 0.001, 0.0, 0.002]),
+                                 "lenet5": paired_interval([0.05, 0.06, 0.04, 0.05, 0.07])},
+            "shift_cost_mlp_minus_lenet5": paired_interval([0.2, 0.25, 0.22, 0.18, 0.21])}
+    assert _verdict("invariance", good) is True
+    assert _verdict("invariance", {**good, "permutation_cost": {
+        **good["permutation_cost"], "mlp": paired_interval([0.05, 0.06, 0.04, 0.05, 0.07])}}) is False
+    assert _verdict("invariance", {**good, "permutation_cost": {
+        **good["permutation_cost"], "lenet5": paired_interval([0.01, -0.02, 0.0, 0.01, -0.01])}}) is False
+    assert _verdict("invariance", {**good, "shift_cost_mlp_minus_lenet5":
+                                   paired_interval([-0.1, -0.05, -0.08, -0.1, -0.02])}) is False
+    images = np.arange(2 * 4 * 4, dtype="float32").reshape(2, 4, 4, 1)
+    order = np.random.default_rng(0).permutation(16)
+    assert sorted(permuted(images, order)[0].ravel()) == sorted(images[0].ravel())
+    moved = shifted(images, 1, seed=0)
+    assert moved.shape == images.shape and (moved == 0).sum() >= 2 * 4  # a border of zeros
+    assert np.isin(moved[moved != 0], images).all()

@@ -73,3 +73,41 @@ def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     order = np.random.default_rng(seed).permutation(len(x))
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+
+
+def noisy_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> np.ndarray:
+    """``labels`` with ``round(fraction * N)`` of them, chosen at random, replaced by labels
+    drawn uniformly from the ``num_classes`` (so about 1/num_classes of those stay right by
+    chance, as in Zhang et al. 2017). Seeded: one seed, one corruption."""
+    labels = np.asarray(labels).copy()
+    rng = np.random.default_rng([seed, 2017])
+    chosen = rng.permutation(len(labels))[:int(round(fraction * len(labels)))]
+    labels[chosen] = rng.integers(0, num_classes, size=len(chosen)).astype(labels.dtype)
+    return labels
+
+
+def with_label_noise(ds: ImageDataset, fraction: float, seed: int) -> ImageDataset:
+    """``ds`` with ``fraction`` of its training labels random (validation and test as they
+    were); the fingerprint says so. ``fraction`` 0: ``ds`` itself."""
+    if not fraction:
+        return ds
+    fingerprint = {**ds.fingerprint, "label_noise": fraction}
+    if ds.arrays is not None:
+        x, y = ds.arrays["train"]
+        arrays = {**ds.arrays, "train": (x, noisy_labels(y, fraction, ds.num_classes, seed))}
+        train = ds.train
+        if train is not None:
+            import tensorflow as tf
+
+            train = tf.data.Dataset.from_tensor_slices(arrays["train"])
+        return dataclasses.replace(ds, arrays=arrays, train=train, fingerprint=fingerprint)
+    if ds.files is not None:
+        paths, y = ds.files["train"]
+        files = {**ds.files, "train": (paths, noisy_labels(y, fraction, ds.num_classes, seed))}
+        return ImageDataset.from_files(name=ds.name, files=files, decode=ds.decode,
+                                       class_names=ds.class_names, image_shape=ds.image_shape,
+                                       source=ds.source, fingerprint=fingerprint)
+    from kdl.errors import ConfigError
+
+    raise ConfigError(f"label_noise needs the labels in memory (arrays or files); "
+                      f"{ds.source} streams them. Received: label_noise={fraction!r}")

@@ -174,6 +174,9 @@ def _check_numbers(recipe: Recipe) -> None:
             (high is None or value < high)
         if not ok:
             raise ConfigError(f"`{key}` must be {text}. Received: {key}={value!r}")
+    if not (_number(recipe.label_noise) and 0 <= recipe.label_noise <= 1):
+        raise ConfigError(f"`label_noise` must be a number in [0, 1]. Received: "
+                          f"label_noise={recipe.label_noise!r}")
     if recipe.target is not None and not _number(recipe.target):
         raise ConfigError(f"`target` must be None or a finite number. Received: target={recipe.target!r}")
     if recipe.image_size is not None and not (

@@ -31,11 +31,14 @@ class ImageTask(Task):
     def load_data(self, recipe):
         """The recipe's :class:`kdl.data.ImageDataset`. Sources decoded lazily (folders)
         bring every image to the recipe's ``image_size`` (default: the model's own input)
-        and to the model's channels."""
+        and to the model's channels. With ``label_noise``, that fraction of the training
+        labels is replaced by random ones (:func:`kdl.data.dataset.with_label_noise`)."""
         from kdl.data import load_image_dataset
+        from kdl.data.dataset import with_label_noise
 
-        return load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
-                                  seed=recipe.seed, image_shape=self.image_shape_hint(recipe))
+        ds = load_image_dataset(recipe.data, validation_fraction=recipe.validation_fraction,
+                                seed=recipe.seed, image_shape=self.image_shape_hint(recipe))
+        return with_label_noise(ds, recipe.label_noise, recipe.seed)
 
     def image_shape_hint(self, recipe) -> tuple:
         """(H, W, C) for sources without a shape of their own: the recipe's ``image_size``,
