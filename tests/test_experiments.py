@@ -19,21 +19,36 @@ def test_the_course_claims_are_registered():
         get_experiment("perceptron_xo")
 
 
+@pytest.fixture(scope="module")
+def kernel():
+    """One Jupyter kernel for this module's notebooks (per test process): TensorFlow loads
+    once, not once per notebook. (`kdl experiment --notebook` starts a fresh one.)"""
+    import subprocess
+
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(stderr=subprocess.DEVNULL)
+    yield km
+    km.shutdown_kernel(now=True)
+
+
 @pytest.mark.parametrize("name", list_experiments())
-def test_each_notebook_runs_its_smoke_form_to_a_figure_and_the_verdict(name, tmp_path):
-    """Every experiment's notebook (kdl experiment NAME --notebook) executed in a fresh
-    kernel at smoke size: so none can rot, and so every smoke form runs. Its figure is
-    drawn and shown, and the verdict it prints is the experiment's function of the numbers
-    it measured (a cell appended here hands them back)."""
+def test_each_notebook_runs_its_smoke_form_to_a_figure_and_the_verdict(name, tmp_path, kernel):
+    """Every experiment's notebook (kdl experiment NAME --notebook) executed at smoke size:
+    so none can rot, and so every smoke form runs. Its figure is drawn and shown, and the
+    verdict it prints is the experiment's function of the numbers it measured (a cell
+    appended here hands them back)."""
     import nbformat
 
     from kdl.experiments._notebook import build_notebook, execute_notebook
 
     notebook = build_notebook(name)
     assert get_experiment(name).claim in notebook.cells[0].source
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(f"import os\nos.chdir({str(tmp_path)!r})"))
     notebook.cells.append(nbformat.v4.new_code_cell(
         "print(json.dumps({'numbers': numbers, 'settings': settings}, default=float))"))
-    executed = execute_notebook(notebook, str(tmp_path))
+    executed = execute_notebook(notebook, str(tmp_path), km=kernel)
     width, height = png_size(tmp_path / f"{name}.png")
     assert width >= 800 and height >= 300
     shown = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -296,3 +311,20 @@ def test_invariance_verdict_both_ways_and_its_transforms():
     moved = shifted(images, 1, seed=0)
     assert moved.shape == images.shape and (moved == 0).sum() >= 2 * 4  # a border of zeros
     assert np.isin(moved[moved != 0], images).all()
+
+
+def test_the_notebook_command_writes_a_valid_notebook_and_refuses_a_bad_path(tmp_path, capsys):
+    import nbformat
+
+    from kdl import cli
+    from kdl.experiments._notebook import write_notebook
+
+    path = write_notebook("optimizers", str(tmp_path / "nb" / "optimizers.ipynb"), execute=False)
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    sources = [c.source for c in notebook.cells]
+    assert "experiment.verdict(numbers, settings)" in "".join(sources)
+    assert sources[-1].startswith("## Change this") and "seeds = list(range(" in sources[-1]
+    assert cli.main(["experiment", "optimizers", "--notebook", str(tmp_path / "x.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ends in .ipynb" in err[0] and not (tmp_path / "x.txt").exists()
