@@ -8,7 +8,8 @@ The ops are the ones the recipes below 1.0 in ``pytorch_peer`` spend their steps
 the MLP's dense layers and its Adam update, ResNet-20's 3x3 convolutions at each stage's
 width and size (TensorFlow's NHWC against PyTorch's NCHW, its default, and channels-last)
 and its batch normalization, and the fixed cost of one step that does nothing (the
-framework's call overhead, which a small model pays every step).
+framework's call overhead, which a small model pays every step); and, for LeNet-5's time to
+0.90 (whose gap is kdl's first epoch), what each pays before its first step.
 
     python -m benchmarks.op_repro [--windows 7] [--quick]
 
@@ -182,6 +183,47 @@ def measure(windows: int, calls: int, ops=OPS) -> list[dict]:
     return rows
 
 
+def first_steps(name: str = "lenet5_fashion_mnist", steps: int = 20) -> dict:
+    """The one-time cost a run pays before its first step: kdl's recipe model compiled as
+    ``kdl train`` compiles it, its first ``train_on_batch`` (Keras traces the step into a
+    TensorFlow graph) against its next ones; the PyTorch peer's first step against its
+    next. Seconds."""
+    import keras
+
+    from benchmarks.pytorch_peer import Peer
+    from kdl.data import load_image_dataset
+    from kdl.engine.loop import build_model, compile_model, prepare_data
+    from kdl.recipes import get_recipe
+
+    recipe = get_recipe(name)
+    out = {}
+    start = time.perf_counter()
+    data = prepare_data(recipe)
+    model = build_model(recipe, data)
+    compile_model(model, recipe, data.steps_per_epoch)
+    x, y = (keras.ops.convert_to_numpy(t) for t in next(iter(data.train)))
+    built = time.perf_counter()
+    model.train_on_batch(x, y)
+    first = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    steady = (time.perf_counter() - first) / steps
+    out["kdl (TensorFlow)"] = {"build_s": round(built - start, 3),
+                               "first_step_s": round(first - built, 3),
+                               "step_s": round(steady, 4)}
+    arrays = load_image_dataset("fashion_mnist", validation_fraction=0.0).arrays
+    start = time.perf_counter()
+    peer = Peer(recipe, (arrays["train"], arrays["test"]), seed=0)
+    built = time.perf_counter()
+    peer.train_steps(1)
+    first = time.perf_counter()
+    peer.train_steps(steps)
+    steady = (time.perf_counter() - first) / steps
+    out["PyTorch peer"] = {"build_s": round(built - start, 3),
+                           "first_step_s": round(first - built, 3), "step_s": round(steady, 4)}
+    return {"recipe": name, **out}
+
+
 def markdown(result: dict) -> str:
     lines = [f"Forward and backward at batch {result['batch']}, float32, ms per call (median "
              f"of {result['windows']} windows of {result['calls']} calls, taking turns); "
@@ -193,6 +235,16 @@ def markdown(result: dict) -> str:
         last = ms.get("pytorch channels-last")
         lines.append(f"| {row['op']} | {ms['tensorflow']:.3f} | {ms['pytorch']:.3f} | "
                      f"{f'{last:.3f}' if last is not None else '-'} | {row['pytorch_speedup']:.2f} |")
+    first = result.get("first_steps")
+    if first:
+        lines += ["", f"Before the first step ({first['recipe']}, seconds): building the data "
+                      f"and model, the first training step (Keras traces it into a graph; "
+                      f"PyTorch runs eagerly) and a step after it:", "",
+                  "| | build | first step | a later step |", "|---|---|---|---|"]
+        for who in ("kdl (TensorFlow)", "PyTorch peer"):
+            r = first[who]
+            lines.append(f"| {who} | {r['build_s']:.2f} | {r['first_step_s']:.2f} | "
+                         f"{r['step_s']:.4f} |")
     return "\n".join(lines)
 
 
@@ -204,7 +256,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     windows, calls = (1, 2) if args.quick else (args.windows, args.calls)
     result = {"batch": BATCH, "windows": windows, "calls": calls,
-              "rows": measure(windows, calls)}
+              "rows": measure(windows, calls), "first_steps": first_steps()}
     print(markdown(result))
     print(write_result("op_repro", result, variant="quick" if args.quick else "", argv=argv))
     return result

@@ -363,3 +363,8 @@ def test_op_reproduction_times_both_frameworks_on_the_same_op():
     assert all(v > 0 for r in rows for v in r["ms"].values())
     table = op_repro.markdown({"batch": 128, "windows": 1, "calls": 1, "rows": rows})
     assert table.count("\n| ") == 1 + len(rows)
+    steps = {"build_s": 1.0, "first_step_s": 1.5, "step_s": 0.01}
+    table = op_repro.markdown({"batch": 128, "windows": 1, "calls": 1, "rows": rows,
+                               "first_steps": {"recipe": "lenet5_fashion_mnist",
+                                               "kdl (TensorFlow)": steps, "PyTorch peer": steps}})
+    assert "| kdl (TensorFlow) | 1.00 | 1.50 | 0.0100 |" in table
