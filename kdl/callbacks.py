@@ -4,6 +4,11 @@
   ReLU units, the fraction of saturated sigmoid/tanh units, and the mean and std of
   activations, on a fixed probe batch at each epoch's end; into the logs (so CSVLogger
   and the History get them) and TensorBoard.
+- :class:`GradientMonitor` ("watch the gradients"): per layer with a kernel, the norm of
+  the loss's gradient with respect to it and the update ratio (learning rate times that
+  norm over the kernel's norm: the course's ~1e-3 rule of thumb for SGD), on a fixed probe
+  batch before training and at each epoch's end; into the logs. On TensorFlow, JAX and
+  PyTorch alike (each backend's own differentiation: Keras has no backend-neutral one).
 - :class:`TerminateOnNaN`: Keras' one stops silently; this one says which batch and
   what to try.
 - :class:`EpochCounter`: the absolute number of epochs done, across a resume.
@@ -164,6 +169,84 @@ class ActivationMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs.update(stats)
         self._write(stats, epoch + 1)
+
+
+def loss_gradients(model, x, y) -> list:
+    """The gradient of ``model``'s compiled loss on ``(x, y)`` (training mode) with respect
+    to each of its trainable variables, as numpy arrays, by the running backend's own
+    differentiation. Nothing of the model changes."""
+    backend = keras.backend.backend()
+    variables = model.trainable_variables
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x, y, model(x, training=True), training=True)
+        grads = tape.gradient(loss, variables)
+    elif backend == "jax":
+        import jax
+
+        optimizer = [v.value for v in model.optimizer.variables] if model.optimizer else None
+
+        def loss_of(trainable):
+            _, (loss, *_) = model.compute_loss_and_updates(
+                trainable, [v.value for v in model.non_trainable_variables],
+                [v.value for v in model.metrics_variables], x, y, None, training=True,
+                optimizer_variables=optimizer)
+            return loss  # unscaled: a mixed-precision loss scale is not the gradient's
+
+        grads = jax.grad(loss_of)([v.value for v in variables])
+    elif backend == "torch":
+        for v in variables:
+            v.value.grad = None
+        model.compute_loss(x, y, model(x, training=True), training=True).backward()
+        grads = [v.value.grad for v in variables]
+        for v in variables:  # Keras' step starts from zero gradients: leave none behind
+            v.value.grad = None
+    else:
+        raise NotImplementedError(f"GradientMonitor: no gradients on backend {backend!r}")
+    return [np.zeros(v.shape) if g is None else keras.ops.convert_to_numpy(g)
+            for v, g in zip(variables, grads, strict=True)]
+
+
+class GradientMonitor(keras.callbacks.Callback):
+    """Per layer with a kernel: ``grad/<layer>/norm`` (||dL/dW||) and
+    ``grad/<layer>/update_ratio`` (learning rate x ||dL/dW|| / ||W||; for an adaptive
+    optimizer its actual step differs) on the probe batch ``(x, y)``, before training and
+    at every ``every``-th epoch's end; into the epoch's logs (history.csv, the report) and
+    ``history`` (epoch -1: at initialization)."""
+
+    def __init__(self, x, y, every: int = 1):
+        super().__init__()
+        self.x, self.y, self.every = x, y, every
+        self.history: list[dict] = []
+
+    def measure(self) -> dict[str, float]:
+        grads = loss_gradients(self.model, self.x, self.y)
+        lr = current_learning_rate(getattr(self.model, "optimizer", None)) or 0.0
+        stats = {}
+        for variable, grad in zip(self.model.trainable_variables, grads, strict=True):
+            parts = variable.path.split("/")
+            if parts[-1] != "kernel":
+                continue
+            layer = parts[-2] if len(parts) > 1 else variable.name
+            norm = float(np.linalg.norm(grad))
+            weight = float(np.linalg.norm(keras.ops.convert_to_numpy(variable.value)))
+            stats[f"grad/{layer}/norm"] = norm
+            stats[f"grad/{layer}/update_ratio"] = lr * norm / weight if weight else 0.0
+        return stats
+
+    def on_train_begin(self, logs=None):
+        if not (self.history and self.history[0]["epoch"] == -1):
+            self.history.insert(0, {"epoch": -1, **self.measure()})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        stats = self.measure()
+        self.history.append({"epoch": epoch, **stats})
+        if logs is not None:
+            logs.update(stats)
 
 
 class NonFiniteLossError(FloatingPointError):

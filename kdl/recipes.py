@@ -151,6 +151,9 @@ class Recipe:
     early_stopping_monitor: str = "val_loss"
     ema: float | None = None  # weight averaging momentum (e.g. 0.99), folded in each epoch
     monitor_activations: bool = False
+    # Per-layer gradient norms and update ratios on a probe batch at each epoch's end
+    # (kdl.callbacks.GradientMonitor), into history.csv.
+    monitor_gradients: bool = False
     # Evaluate and export the mean of the predictions on the image and its mirror image
     # (kdl.layers.with_test_time_flip); training is unchanged. Classification only.
     test_time_flip: bool = False

@@ -102,3 +102,40 @@ def test_live_progress_redraws_one_line_within_the_epoch_and_leaves_the_summary(
     assert drawn.endswith("\r")  # the live line cleared before each summary
     assert len(lines) == 2 and lines[0].startswith("epoch 1/2  loss")
     assert type(epoch_progress(3, live=False)) is EpochProgress  # no batch hook off a terminal
+
+
+def test_gradient_monitor_measures_the_loss_gradient_and_leaves_training_alone():
+    """On each backend (make test runs this file on all three): the kernel's gradient norm
+    is the hand-computed one of a linear model's mean squared error, the update ratio is
+    lr * norm / ||W||, and a run with the monitor ends with the weights of one without."""
+    import keras
+
+    from kdl.callbacks import GradientMonitor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 3)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False, name="linear")])
+        m.compile(keras.optimizers.SGD(0.1), "mse")
+        return m
+
+    monitored = model()
+    w = keras.ops.convert_to_numpy(monitored.get_layer("linear").kernel)
+    expected = np.linalg.norm(2 / len(x) * x.T @ (x @ w - y))
+    monitor = GradientMonitor(x, y)
+    history = monitored.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False,
+                            callbacks=[monitor])
+    start = monitor.history[0]
+    assert start["epoch"] == -1
+    assert start["grad/linear/norm"] == pytest.approx(expected, rel=1e-4)
+    assert start["grad/linear/update_ratio"] == pytest.approx(0.1 * expected / np.linalg.norm(w),
+                                                              rel=1e-4)
+    assert len(history.history["grad/linear/norm"]) == 2
+    plain = model()
+    plain.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(monitored.get_layer("linear").kernel),
+                               keras.ops.convert_to_numpy(plain.get_layer("linear").kernel),
+                               rtol=1e-6)

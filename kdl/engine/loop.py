@@ -119,6 +119,9 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         *tensorboard,
     ]
+    if recipe.monitor_gradients:
+        probe_x, probe_y = next(iter(data.validation))
+        cbs.insert(1 + len(feed), kdl_callbacks.GradientMonitor(probe_x[:256], probe_y[:256]))
     if recipe.monitor_activations and get_task(recipe.task).classifier:
         probe = next(iter(data.validation))[0][:256]
         # Its statistics go into the epoch's logs (history.csv); to TensorBoard where it is.
