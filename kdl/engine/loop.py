@@ -101,7 +101,7 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
         # history (history.csv, result.json) is the record.
         tensorboard = [keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"),
                                                    write_graph=False, profile_batch=0)]
-    if hasattr(data.train, "epoch_callback"):  # kdl.data.ArrayFeed: its epoch's permutation
+    if hasattr(getattr(data, "train", None), "epoch_callback"):  # kdl.data.ArrayFeed
         feed = [data.train.epoch_callback()]
     progress = [kdl_callbacks.epoch_progress(recipe.epochs, prefix=progress_prefix,
                                              batch_size=recipe.batch_size)] if verbose else []
