@@ -14,7 +14,7 @@ def test_the_course_claims_are_registered():
     assert {"perceptron_xor", "universal_approximation", "optimizers", "initialization",
             "batch_norm", "regularization", "pretraining", "search", "gradient_check",
             "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
-            "transfer", "memorization", "invariance"} <= set(list_experiments())
+            "transfer", "memorization", "invariance", "deep_signal"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -328,3 +328,27 @@ def test_the_notebook_command_writes_a_valid_notebook_and_refuses_a_bad_path(tmp
     assert cli.main(["experiment", "optimizers", "--notebook", str(tmp_path / "x.txt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ends in .ipynb" in err[0] and not (tmp_path / "x.txt").exists()
+
+
+def test_deep_signal_verdict_both_ways():
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.deep_signal import ARMS
+
+    def at(value):
+        return paired_interval([value - 0.05, value, value + 0.05])
+
+    def table(deep, middle=0.0):
+        return {"10": at(0.0), "30": at(middle), "100": at(deep)}
+
+    fwd = {**{arm: table(0.0) for arm in ARMS}, "ReLU, Glorot": table(-15.0),
+           **{f"{arm} + BN": table(0.0) for arm in ARMS}}
+    bwd = {**{arm: table(0.0) for arm in ARMS}, "sigmoid, Glorot": table(-20.0, -5.0),
+           **{f"{arm} + BN": table(3.0) for arm in ARMS}}
+    good = {"forward_log10": fwd, "backward_log10": bwd}
+    assert _verdict("deep_signal", good) is True
+    assert _verdict("deep_signal", {**good, "forward_log10": {
+        **fwd, "ReLU, He": table(-3.0)}}) is False  # He's scale lost the signal too
+    assert _verdict("deep_signal", {**good, "backward_log10": {
+        **bwd, "sigmoid, Glorot": table(0.0, 0.0)}}) is False  # sigmoid's gradient kept
+    assert _verdict("deep_signal", {**good, "forward_log10": {
+        **fwd, "tanh, Glorot + BN": table(-2.0)}}) is False
