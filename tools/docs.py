@@ -82,7 +82,8 @@ def experiments() -> str:
             continue
         r = _load(path)
         verdict = "supported" if r["supported"] else "NOT supported"
-        lines.append(f"### {name}\n\n{len(r['seeds'])} seed(s), {r['seconds']:.0f} s, "
+        machine = r.get("machine", "an Intel Xeon (not recorded then)")
+        lines.append(f"### {name}\n\n{len(r['seeds'])} seed(s), {r['seconds']:.0f} s on {machine}, "
                      f"`kdl experiment {name} --record`. Claim: {r['claim']} "
                      f"Verdict: **{verdict}**: {r['verdict']}\n\n"
                      f"![{name}](experiments/{name}.png)\n")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from kdl._files import write_json
 from kdl._names import unknown_name_message
+from kdl.platform import hardware, machine_line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +99,8 @@ def run_experiment(name: str, *, smoke: bool = False, seeds: int | None = None,
     record = {"experiment": name, "claim": experiment.claim, "smoke": smoke,
               "seeds": list(range(seeds)), "settings": settings, "numbers": numbers,
               "supported": bool(supported), "verdict": why, "figure": figure,
-              "seconds": round(time.perf_counter() - start, 1)}
+              "seconds": round(time.perf_counter() - start, 1),
+              "machine": machine_line(hardware())}
     path = os.path.join(out, f"{name}.json")
     write_json(path, record, default=float)
     record["json"] = path
