@@ -7,7 +7,8 @@ taking turns window by window in one process, both on the same cores.
 The ops are the ones the recipes below 1.0 in ``pytorch_peer`` spend their steps in:
 the MLP's dense layers and its Adam update, ResNet-20's 3x3 convolutions at each stage's
 width and size (TensorFlow's NHWC against PyTorch's NCHW, its default, and channels-last)
-and its batch normalization, and the fixed cost of one step that does nothing (the
+and its batch normalization, LeNet-5's two 5x5 convolutions and its max pooling (below 1.0
+on an AVX2-only AMD EPYC, above it on an AVX-512 one), and the fixed cost of one step that does nothing (the
 framework's call overhead, which a small model pays every step); and, for LeNet-5's time to
 0.90 (whose gap is kdl's first epoch), what each pays before its first step.
 
@@ -38,6 +39,9 @@ OPS = {
     "conv 3x3 32->32 at 14x14": ("conv", (32, 14)),
     "conv 3x3 64->64 at 7x7": ("conv", (64, 7)),
     "batch norm, 16 channels at 28x28": ("bn", (16, 28)),
+    "conv 5x5 1->6 at 28x28, same (LeNet-5's conv1)": ("conv5", (1, 6, 28, "same")),
+    "max pool 2x2, 6 channels at 28x28 (LeNet-5's pool1)": ("pool", (6, 28)),
+    "conv 5x5 6->16 at 14x14, valid (LeNet-5's conv2)": ("conv5", (6, 16, 14, "valid")),
     "an empty step (call overhead)": ("empty", ()),
 }
 
@@ -69,6 +73,27 @@ def _tf_op(kind, args):
                 tape.watch(x)
                 y = tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME"))
             return tape.gradient(y, [x, k])
+    elif kind == "conv5":
+        c_in, c_out, size, padding = args
+        x = tf.constant(rng.standard_normal((BATCH, size, size, c_in), dtype="float32"))
+        k = tf.Variable(rng.standard_normal((5, 5, c_in, c_out), dtype="float32") * 0.05)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.reduce_sum(tf.nn.conv2d(x, k, 1, padding.upper()))
+            return tape.gradient(y, [x, k])
+    elif kind == "pool":
+        channels, size = args
+        x = tf.constant(rng.standard_normal((BATCH, size, size, channels), dtype="float32"))
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.reduce_sum(tf.nn.max_pool2d(x, 2, 2, "VALID"))
+            return tape.gradient(y, [x])
     elif kind == "bn":
         channels, size = args
         x = tf.constant(rng.standard_normal((BATCH, size, size, channels), dtype="float32"))
@@ -126,6 +151,26 @@ def _torch_op(kind, args, channels_last=False):
         def step():
             x.grad, conv.weight.grad = None, None
             conv(x).sum().backward()
+    elif kind == "conv5":
+        c_in, c_out, size, padding = args
+        x = torch.tensor(rng.standard_normal((BATCH, c_in, size, size), dtype="float32"))
+        conv = torch.nn.Conv2d(c_in, c_out, 5, padding=padding, bias=False)
+        if channels_last:
+            x, conv = x.to(memory_format=torch.channels_last), conv.to(
+                memory_format=torch.channels_last)
+        x.requires_grad_(True)
+
+        def step():
+            x.grad, conv.weight.grad = None, None
+            conv(x).sum().backward()
+    elif kind == "pool":
+        channels, size = args
+        x = torch.tensor(rng.standard_normal((BATCH, channels, size, size), dtype="float32"),
+                         requires_grad=True)
+
+        def step():
+            x.grad = None
+            torch.nn.functional.max_pool2d(x, 2).sum().backward()
     elif kind == "bn":
         channels, size = args
         x = torch.tensor(rng.standard_normal((BATCH, channels, size, size), dtype="float32"),
@@ -169,7 +214,7 @@ def measure(windows: int, calls: int, ops=OPS) -> list[dict]:
     rows = []
     for name, (kind, args) in ops.items():
         runners = {"tensorflow": _tf_op(kind, args), "pytorch": _torch_op(kind, args)}
-        if kind == "conv":
+        if kind in ("conv", "conv5"):
             runners["pytorch channels-last"] = _torch_op(kind, args, channels_last=True)
         for step in runners.values():  # warm-up: tracing, kernel selection
             _ms_per_call(step, 3)

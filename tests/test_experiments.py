@@ -14,7 +14,7 @@ def test_the_course_claims_are_registered():
     assert {"perceptron_xor", "universal_approximation", "optimizers", "initialization",
             "batch_norm", "regularization", "pretraining", "search", "gradient_check",
             "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
-            "transfer", "memorization", "invariance", "deep_signal"} <= set(list_experiments())
+            "transfer", "memorization", "invariance", "deep_signal", "capacity"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -352,3 +352,29 @@ def test_deep_signal_verdict_both_ways():
         **bwd, "sigmoid, Glorot": table(0.0, 0.0)}}) is False  # sigmoid's gradient kept
     assert _verdict("deep_signal", {**good, "forward_log10": {
         **fwd, "tanh, Glorot + BN": table(-2.0)}}) is False
+
+
+def test_capacity_verdict_both_ways():
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.capacity import parameters
+
+    def spread(mean):
+        return {"mean": mean, "std": 0.01}
+
+    widths = [4, 16, 64, 256, 1024]
+    def table(*means):
+        return {str(w): spread(m) for w, m in zip(widths, means, strict=True)}
+
+    good = {"train_accuracy": {"random": table(0.3, 0.5, 0.8, 0.99, 1.0),
+                               "real": table(0.8, 0.9, 0.95, 0.99, 1.0)},
+            "widest_minus_narrowest": paired_interval([0.7, 0.68, 0.72]),
+            "real_minus_random_narrowest": paired_interval([0.5, 0.52, 0.49])}
+    assert _verdict("capacity", good) is True
+    random = good["train_accuracy"]["random"]
+    assert _verdict("capacity", {**good, "train_accuracy": {
+        **good["train_accuracy"], "random": {**random, "1024": spread(0.9)}}}) is False
+    assert _verdict("capacity", {**good, "train_accuracy": {
+        **good["train_accuracy"], "random": {**random, "4": spread(0.7)}}}) is False
+    assert _verdict("capacity", {**good, "real_minus_random_narrowest":
+                                 paired_interval([0.01, -0.02, 0.0])}) is False
+    assert parameters(4) == 784 * 4 + 4 + 4 * 10 + 10
