@@ -35,13 +35,14 @@ OPS = {
     "dense 784->256, relu": ("dense", (784, 256)),
     "dense 256->128, relu": ("dense", (256, 128)),
     "Adam update, 235k weights (the MLP's)": ("adam", (784 * 256 + 256 * 128 + 128 * 100 + 1000,)),
-    "conv 3x3 16->16 at 28x28": ("conv", (16, 28)),
-    "conv 3x3 32->32 at 14x14": ("conv", (32, 14)),
-    "conv 3x3 64->64 at 7x7": ("conv", (64, 7)),
+    # conv: (in channels, out channels, size, kernel, padding)
+    "conv 3x3 16->16 at 28x28": ("conv", (16, 16, 28, 3, "same")),
+    "conv 3x3 32->32 at 14x14": ("conv", (32, 32, 14, 3, "same")),
+    "conv 3x3 64->64 at 7x7": ("conv", (64, 64, 7, 3, "same")),
     "batch norm, 16 channels at 28x28": ("bn", (16, 28)),
-    "conv 5x5 1->6 at 28x28, same (LeNet-5's conv1)": ("conv5", (1, 6, 28, "same")),
+    "conv 5x5 1->6 at 28x28, same (LeNet-5's conv1)": ("conv", (1, 6, 28, 5, "same")),
     "max pool 2x2, 6 channels at 28x28 (LeNet-5's pool1)": ("pool", (6, 28)),
-    "conv 5x5 6->16 at 14x14, valid (LeNet-5's conv2)": ("conv5", (6, 16, 14, "valid")),
+    "conv 5x5 6->16 at 14x14, valid (LeNet-5's conv2)": ("conv", (6, 16, 14, 5, "valid")),
     "an empty step (call overhead)": ("empty", ()),
 }
 
@@ -63,20 +64,9 @@ def _tf_op(kind, args):
                 y = tf.reduce_sum(tf.nn.relu(tf.matmul(x, w) + b))
             return tape.gradient(y, [x, w, b])
     elif kind == "conv":
-        channels, size = args
-        x = tf.constant(rng.standard_normal((BATCH, size, size, channels), dtype="float32"))
-        k = tf.Variable(rng.standard_normal((3, 3, channels, channels), dtype="float32") * 0.05)
-
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME"))
-            return tape.gradient(y, [x, k])
-    elif kind == "conv5":
-        c_in, c_out, size, padding = args
+        c_in, c_out, size, kernel, padding = args
         x = tf.constant(rng.standard_normal((BATCH, size, size, c_in), dtype="float32"))
-        k = tf.Variable(rng.standard_normal((5, 5, c_in, c_out), dtype="float32") * 0.05)
+        k = tf.Variable(rng.standard_normal((kernel, kernel, c_in, c_out), dtype="float32") * 0.05)
 
         @tf.function
         def step():
@@ -140,21 +130,9 @@ def _torch_op(kind, args, channels_last=False):
             x.grad, lin.weight.grad, lin.bias.grad = None, None, None  # zero_grad(set_to_none)
             torch.relu(lin(x)).sum().backward()
     elif kind == "conv":
-        channels, size = args
-        x = torch.tensor(rng.standard_normal((BATCH, channels, size, size), dtype="float32"))
-        conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        if channels_last:
-            x, conv = x.to(memory_format=torch.channels_last), conv.to(
-                memory_format=torch.channels_last)
-        x.requires_grad_(True)
-
-        def step():
-            x.grad, conv.weight.grad = None, None
-            conv(x).sum().backward()
-    elif kind == "conv5":
-        c_in, c_out, size, padding = args
+        c_in, c_out, size, kernel, padding = args
         x = torch.tensor(rng.standard_normal((BATCH, c_in, size, size), dtype="float32"))
-        conv = torch.nn.Conv2d(c_in, c_out, 5, padding=padding, bias=False)
+        conv = torch.nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=False)
         if channels_last:
             x, conv = x.to(memory_format=torch.channels_last), conv.to(
                 memory_format=torch.channels_last)
@@ -214,7 +192,7 @@ def measure(windows: int, calls: int, ops=OPS) -> list[dict]:
     rows = []
     for name, (kind, args) in ops.items():
         runners = {"tensorflow": _tf_op(kind, args), "pytorch": _torch_op(kind, args)}
-        if kind in ("conv", "conv5"):
+        if kind == "conv":
             runners["pytorch channels-last"] = _torch_op(kind, args, channels_last=True)
         for step in runners.values():  # warm-up: tracing, kernel selection
             _ms_per_call(step, 3)
