@@ -378,3 +378,17 @@ def test_capacity_verdict_both_ways():
     assert _verdict("capacity", {**good, "real_minus_random_narrowest":
                                  paired_interval([0.01, -0.02, 0.0])}) is False
     assert parameters(4) == 784 * 4 + 4 + 4 * 10 + 10
+
+
+def test_every_recorded_verdict_is_its_function_of_the_recorded_numbers():
+    """docs/experiments/NAME.json is what the page renders: its verdict, recomputed by the
+    experiment's code as it stands from the numbers the run measured, is the one stored (a
+    verdict function changed after a record shows here, not on the page)."""
+    import pathlib
+
+    records = sorted((pathlib.Path(__file__).parents[1] / "docs" / "experiments").glob("*.json"))
+    assert len(records) >= 18
+    for path in records:
+        r = json.loads(path.read_text())
+        assert get_experiment(r["experiment"]).verdict(r["numbers"], r["settings"]) == (
+            r["supported"], r["verdict"]), path.name

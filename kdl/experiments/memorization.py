@@ -56,7 +56,7 @@ def _key(noise: float) -> str:
 
 
 def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
-    noise, real = _key(1.0), _key(0.0)
+    noise, real = _key(max(settings["noise"])), _key(min(settings["noise"]))
     train, test = numbers["train_accuracy"], numbers["test_accuracy"]
     chance = numbers["test_minus_chance"][noise]
     extra = numbers["extra_epochs_for_noise"]
@@ -65,7 +65,8 @@ def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
     at_chance = chance["low"] is not None and -margin <= chance["low"] and chance["high"] <= margin
     slower = extra["low"] is not None and extra["low"] > 0
     return memorized and at_chance and slower, (
-        f"all labels random: training accuracy {train[noise]['mean']:.3f} "
+        f"{'all' if float(noise) == 1 else f'{float(noise):.0%} of'} labels random: training "
+        f"accuracy {train[noise]['mean']:.3f} "
         f"({'at least' if memorized else 'below'} {FIT}), test accuracy "
         f"{test[noise]['mean']:.3f}, minus chance {interval_text(chance)} "
         f"({'within' if at_chance else 'NOT within'} {margin}); real labels: training "
