@@ -14,7 +14,8 @@ def test_the_course_claims_are_registered():
     assert {"perceptron_xor", "universal_approximation", "optimizers", "initialization",
             "batch_norm", "regularization", "pretraining", "search", "gradient_check",
             "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
-            "transfer", "memorization", "invariance", "deep_signal", "capacity"} <= set(list_experiments())
+            "transfer", "memorization", "invariance", "deep_signal", "capacity",
+            "depth_degradation"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -378,6 +379,26 @@ def test_capacity_verdict_both_ways():
     assert _verdict("capacity", {**good, "real_minus_random_narrowest":
                                  paired_interval([0.01, -0.02, 0.0])}) is False
     assert parameters(4) == 784 * 4 + 4 + 4 * 10 + 10
+
+
+def test_depth_degradation_verdict_both_ways():
+    from kdl.experiments._common import paired_interval
+
+    def loss(plain20, plain56, res20, res56):
+        return {"plain": {"20": {"mean": plain20}, "56": {"mean": plain56}},
+                "residual": {"20": {"mean": res20}, "56": {"mean": res56}}}
+
+    good = {"train_loss": loss(0.30, 0.45, 0.25, 0.22),
+            "plain_depth_penalty": paired_interval([0.14, 0.15, 0.16]),
+            "shortcut_relief": paired_interval([-0.17, -0.18, -0.19])}
+    assert _verdict("depth_degradation", good) is True
+    assert _verdict("depth_degradation", {**good, "plain_depth_penalty":
+                                          paired_interval([0.05, -0.02, 0.01])}) is False
+    assert _verdict("depth_degradation", {**good, "shortcut_relief":
+                                          paired_interval([-0.05, 0.02, 0.01])}) is False
+    with pytest.raises(ValueError, match="Received: depths=\\[56, 20\\]"):
+        get_experiment("depth_degradation").run(
+            {**get_experiment("depth_degradation").smoke, "depths": [56, 20]}, [0], "x.png")
 
 
 def test_every_recorded_verdict_is_its_function_of_the_recorded_numbers():

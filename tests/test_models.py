@@ -153,6 +153,18 @@ def test_resnet20_is_the_papers_size():
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 19
 
 
+def test_plain_cifar_resnet_has_the_same_weights_and_no_shortcut():
+    """shortcut=None: He et al.'s plain net, the residual one's weights without its adds."""
+    residual = models.get_model("resnet20", input_shape=(28, 28, 1), classes=10)
+    plain = models.get_model("resnet20", input_shape=(28, 28, 1), classes=10, shortcut=None)
+    assert plain.count_params() == residual.count_params()
+    assert not [layer for layer in plain.layers if isinstance(layer, keras.layers.Add)]
+    assert len([layer for layer in residual.layers if isinstance(layer, keras.layers.Add)]) == 9
+    assert plain(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 10)
+    with pytest.raises(ValueError, match="Received: shortcut='C'"):
+        models.get_model("resnet20", shortcut="C")
+
+
 def test_lenet5_paper_variant_uses_tanh_and_average_pooling():
     model = models.get_model("lenet5", activation="tanh", subsampling="average")
     assert isinstance(model.get_layer("pool1"), keras.layers.AveragePooling2D)

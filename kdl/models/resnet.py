@@ -6,7 +6,9 @@
   ResNet50V2's 25,613,800), so its weight files load by name.
 - ``resnet20``/``32``/``44``/``56``/``110``: the paper's CIFAR networks (section 4.2):
   a 3x3 stem, three stages of 16/32/64 filters with n basic blocks each, and the
-  parameter-free option-A shortcut by default (resnet20: about 0.27M parameters).
+  parameter-free option-A shortcut by default (resnet20: about 0.27M parameters);
+  ``shortcut=None`` drops every shortcut: the paper's "plain" network of the same layers
+  (its figure 1 and 6), the control of ``kdl experiment depth_degradation``.
 
 Run them with ``kdl train resnet20_fashion_mnist`` or ``kdl train resnet18_fashion_mnist``.
 """
@@ -41,14 +43,17 @@ def _bn(name):
 # --- blocks -----------------------------------------------------------------------------
 
 def _basic_block(x, filters, stride, name, preact, shortcut_kind, kernel_initializer):
-    """Two 3x3 convolutions; projection (B) or zero-pad (A) shortcut when shapes change."""
+    """Two 3x3 convolutions; projection (B) or zero-pad (A) shortcut when shapes change,
+    none at all for ``shortcut_kind=None`` (a plain block)."""
     needs_projection = stride != 1 or x.shape[-1] != filters
     if preact:
         pre = _bn(f"{name}_preact_bn")(x)
         pre = layers.Activation("relu", name=f"{name}_preact_relu")(pre)
     else:
         pre = x
-    if needs_projection and shortcut_kind == "A":
+    if shortcut_kind is None:
+        shortcut = None
+    elif needs_projection and shortcut_kind == "A":
         shortcut = ZeroPadShortcut(filters, stride, name=f"{name}_0_pad")(x)
     elif needs_projection:
         shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
@@ -65,7 +70,8 @@ def _basic_block(x, filters, stride, name, preact, shortcut_kind, kernel_initial
                       kernel_initializer=kernel_initializer, name=f"{name}_2_conv")(y)
     if not preact:
         y = _bn(f"{name}_2_bn")(y)
-    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    if shortcut is not None:
+        y = layers.Add(name=f"{name}_add")([shortcut, y])
     if not preact:
         y = layers.Activation("relu", name=f"{name}_out")(y)
     return y
@@ -206,16 +212,18 @@ def _cifar_resnet(
     classes: int = 10,
     classifier_activation="softmax",
     preact: bool = False,
-    shortcut: str = "A",
+    shortcut: str | None = "A",
     width_multiplier: float = 1.0,
     kernel_initializer="glorot_uniform",
     name: str = "resnet",
 ) -> keras.Model:
-    """CIFAR ResNet (He et al. 2016, section 4.2): 6n + 2 layers."""
+    """CIFAR ResNet (He et al. 2016, section 4.2): 6n + 2 layers. ``shortcut``: "A"
+    (zero-padded identity), "B" (1x1 projections where shapes change) or None (no
+    shortcuts: the plain network)."""
     check_initializer("kernel_initializer", kernel_initializer)
     check_classifier_args(include_top=include_top, weights=weights, classes=classes,
                           pooling=pooling, classifier_activation=classifier_activation)
-    check_choice("shortcut", shortcut, ("A", "B"))
+    check_choice("shortcut", shortcut, ("A", "B", None))
     check_width_multiplier(width_multiplier)
     inputs, input_tensor = image_input(input_tensor, input_shape, (32, 32, 3), 8, name)
     filters = [max(1, int(round(f * width_multiplier))) for f in (16, 32, 64)]
