@@ -12,6 +12,11 @@
 - :class:`TerminateOnNaN`: Keras' one stops silently; this one says which batch and
   what to try.
 - :class:`EpochCounter`: the absolute number of epochs done, across a resume.
+- :class:`BatchLossLogger` (the recipe field ``log_every_n_batches``): the training loss
+  of every n batches, against the update step and the seconds of training, into
+  ``batches.csv``. Keras' batch-end logs hold the epoch's running mean, not the batch's
+  loss; this recovers each window's own mean from them, and a resumed run drops the rows
+  of the epochs it trains again. :func:`read_batch_log` reads it back.
 - :class:`EpochProgress`: one short line per epoch that a person reads: the loss, the
   metrics and their validation forms, the learning rate, the epoch's time and an ETA.
   Keras' ``verbose=2`` line prints every log key (hidden-unit statistics included) and
@@ -293,6 +298,107 @@ class EpochCounter(keras.callbacks.Callback):
 
         self.epochs_done = epoch + 1
         self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+BATCH_LOG = "batches.csv"  # in a kdl train workdir
+BATCH_LOG_FIELDS = ("epoch", "batch", "step", "seconds", "loss")
+
+
+class BatchLossLogger(keras.callbacks.Callback):
+    """Every ``every`` batches, one row of ``path`` (CSV): the epoch (from 0), the batch
+    count within it, the optimizer's update step, the seconds of training so far (across a
+    resume), and the mean training loss of the batches since the last row.
+
+    Keras passes each batch's end the running mean of the epoch's loss so far (sample
+    weighted); the window's mean is ``(m_b * b - m_a * a) / (b - a)`` between counts ``a``
+    and ``b``, exact where the batches are of equal size (all but an epoch's last).
+    Rows are written at each epoch's end, like Keras' CSVLogger; at the first epoch of a
+    ``fit``, rows of that epoch and later (a killed run's, trained again now) are dropped.
+    """
+
+    def __init__(self, path: str, every: int = 1):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"`every` must be a positive number of batches. "
+                             f"Received: every={every!r}")
+        self.path, self.every = path, int(every)
+        self.rows: list[dict] = []
+        self._pending: list[dict] = []
+        self._started = False
+        self._offset = self._clock = self._paused = self._test_start = 0.0
+        self._epoch = self._last_count = 0
+        self._last_mean = 0.0
+
+    def _restart_at(self, epoch: int) -> None:
+        import time
+
+        kept = [r for r in read_batch_log(self.path) if r["epoch"] < epoch] \
+            if os.path.exists(self.path) else []
+        self._write(kept, mode="w")
+        self.rows = kept
+        self._offset = kept[-1]["seconds"] if kept else 0.0
+        self._clock, self._paused = time.perf_counter(), 0.0
+        self._started = True
+
+    def _seconds(self) -> float:
+        import time
+
+        return self._offset + time.perf_counter() - self._clock - self._paused
+
+    def _write(self, rows: list[dict], mode: str) -> None:
+        import csv
+
+        with open(self.path, mode, newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=BATCH_LOG_FIELDS)
+            if mode == "w":
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._started:
+            self._restart_at(epoch)
+        self._epoch, self._last_count, self._last_mean = epoch, 0, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        count = batch + 1
+        loss = (logs or {}).get("loss")
+        if count - self._last_count < self.every or loss is None:
+            return
+        mean = float(loss)
+        window = (mean * count - self._last_mean * self._last_count) / (count - self._last_count)
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self._pending.append({"epoch": self._epoch, "batch": count, "step": step,
+                              "seconds": self._seconds(),
+                              "loss": window})
+        self._last_count, self._last_mean = count, mean
+
+    def on_test_begin(self, logs=None):  # validation inside fit: not training time
+        import time
+
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        import time
+
+        self._paused += time.perf_counter() - self._test_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._write(self._pending, mode="a")
+        self.rows += self._pending
+        self._pending = []
+
+    def on_train_end(self, logs=None):
+        self._started = False  # a later fit (a resume in this process) starts from its epoch
+
+
+def read_batch_log(path: str) -> list[dict]:
+    """:class:`BatchLossLogger`'s ``batches.csv`` as rows of numbers."""
+    import csv
+
+    with open(path, newline="") as f:
+        return [{"epoch": int(r["epoch"]), "batch": int(r["batch"]), "step": int(r["step"]),
+                 "seconds": float(r["seconds"]), "loss": float(r["loss"])}
+                for r in csv.DictReader(f)]
 
 
 def format_duration(seconds: float) -> str:

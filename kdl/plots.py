@@ -57,6 +57,31 @@ def plot_curves(history: dict, metric: str, path: str) -> str:
     return path
 
 
+def plot_batch_loss(rows: list[dict], path: str) -> str:
+    """:class:`kdl.callbacks.BatchLossLogger`'s rows: the training loss of each window of
+    batches against the update step and against the seconds of training, with epoch
+    boundaries marked."""
+    plt = pyplot()
+    steps = np.array([r["step"] for r in rows])
+    seconds = np.array([r["seconds"] for r in rows])
+    loss = np.array([r["loss"] for r in rows])
+    starts = [r["step"] for i, r in enumerate(rows) if i and r["epoch"] != rows[i - 1]["epoch"]]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4), dpi=DPI)
+    for ax, x, label in ((axes[0], steps, "update step"), (axes[1], seconds,
+                                                           "seconds of training")):
+        ax.plot(x, loss, lw=0.8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("training loss (mean of the logged window)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    for step in starts:
+        axes[0].axvline(step, color="grey", ls=":", lw=0.8)
+    axes[0].set_title("per-batch loss; dotted: a new epoch", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
 def plot_hidden_units(history: dict, path: str) -> str | None:
     """ActivationMonitor's ``act/LAYER/STAT`` columns, one panel per statistic."""
     stats: dict[str, dict[str, list[float]]] = {}

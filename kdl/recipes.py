@@ -154,6 +154,9 @@ class Recipe:
     # Per-layer gradient norms and update ratios on a probe batch at each epoch's end
     # (kdl.callbacks.GradientMonitor), into history.csv.
     monitor_gradients: bool = False
+    # Every n batches, the training loss of those batches against the update step and the
+    # seconds (kdl.callbacks.BatchLossLogger), into batches.csv and the report; 0: off.
+    log_every_n_batches: int = 0
     # Evaluate and export the mean of the predictions on the image and its mirror image
     # (kdl.layers.with_test_time_flip); training is unchanged. Classification only.
     test_time_flip: bool = False

@@ -5,6 +5,8 @@ From a ``kdl train`` workdir (``recipe.json``, ``history.csv``, ``model.keras``,
 
 - ``curves.png``: loss and the recipe's metric, train and validation, and the learning
   rate, per epoch;
+- ``batch_loss.png``: the training loss every n batches, against the update step and the
+  seconds, when the run logged it (the recipe field ``log_every_n_batches``);
 - ``hidden_units.png``: :class:`kdl.callbacks.ActivationMonitor`'s statistics per layer
   over epochs (dead units, saturated units, mean and std), when the run monitored them;
 - classification: ``confusion_matrix.png`` (counts on the test split and per-class
@@ -30,7 +32,8 @@ import numpy as np
 
 from kdl._files import write_json, write_text
 
-from kdl.plots import plot_curves, plot_hidden_units, plot_trials
+from kdl.callbacks import BATCH_LOG, read_batch_log
+from kdl.plots import plot_batch_loss, plot_curves, plot_hidden_units, plot_trials
 from kdl.recipes import Recipe, lower_is_better
 from kdl.tasks import TestOutputs, get_task
 from kdl.errors import KdlError
@@ -123,6 +126,11 @@ def write_report(workdir: str) -> str:
     figures = [(os.path.basename(plot_curves(history, task.curve_metric,
                                              os.path.join(out, "curves.png"))),
                 "loss, metric and learning rate per epoch")]
+    batches = os.path.join(workdir, BATCH_LOG)
+    if os.path.exists(batches) and read_batch_log(batches):
+        plot_batch_loss(read_batch_log(batches), os.path.join(out, "batch_loss.png"))
+        figures.append(("batch_loss.png", "training loss every "
+                        f"{recipe.log_every_n_batches} batch(es), against updates and seconds"))
     if plot_hidden_units(history, os.path.join(out, "hidden_units.png")):
         figures.append(("hidden_units.png", "hidden units per layer over epochs"))
     numbers: dict = {"recipe": recipe.name, "test_metrics": result.get("test_metrics")}

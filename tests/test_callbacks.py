@@ -59,6 +59,49 @@ def test_every_rectifier_and_bounded_activation_is_monitored(activation):
     assert [h["epoch"] for h in monitor.history] == [-1, 0]  # a pass before the first update
 
 
+def test_batch_loss_logger_recovers_each_windows_loss_and_a_resume_drops_its_rows(tmp_path):
+    """Keras hands each batch's end the epoch's running mean; the logger's rows are the
+    windows' own mean losses (checked against train_on_batch from the same weights), and a
+    fit that restarts at an epoch drops the rows it will write again."""
+    from kdl.callbacks import BatchLossLogger, read_batch_log
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+        m.compile(keras.optimizers.SGD(0.05), "mse")
+        return m
+
+    reference = model()
+    per_batch = []
+    for epoch in range(2):
+        for b in range(8):
+            xb, yb = x[b * 8:(b + 1) * 8], y[b * 8:(b + 1) * 8]
+            per_batch.append(float(np.mean((reference.predict(xb, verbose=0) - yb) ** 2)))
+            reference.train_on_batch(xb, yb)
+    path = str(tmp_path / "batches.csv")
+    logged = model()
+    logger = BatchLossLogger(path, every=2)
+    logged.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[logger])
+    rows = read_batch_log(path)
+    assert [(r["epoch"], r["batch"], r["step"]) for r in rows] == \
+        [(e, b, 8 * e + b) for e in (0, 1) for b in (2, 4, 6, 8)]
+    expected = np.array(per_batch).reshape(8, 2).mean(axis=1)
+    np.testing.assert_allclose([r["loss"] for r in rows], expected, rtol=2e-4)
+    seconds = [r["seconds"] for r in rows]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    logged.fit(x, y, batch_size=8, epochs=2, initial_epoch=1, shuffle=False, verbose=0,
+               callbacks=[BatchLossLogger(path, every=4)])  # epoch 1 again, as a resume does
+    again = read_batch_log(path)
+    assert [(r["epoch"], r["batch"]) for r in again] == [(0, 2), (0, 4), (0, 6), (0, 8),
+                                                         (1, 4), (1, 8)]
+    assert again[4]["seconds"] > rows[3]["seconds"]  # counted on from the kept rows
+    with pytest.raises(ValueError, match="Received: every=0"):
+        BatchLossLogger(path, every=0)
+
+
 def test_terminate_on_nan_stops_with_where_and_what_to_try():
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(10.0), "mse")  # far past 2 / the curvature: diverges

@@ -114,13 +114,14 @@ def test_report_draws_the_run_and_its_confusion_matrix_equals_the_test_metrics(t
     from kdl.report import write_report
     from kdl.engine.loop import train_and_evaluate
 
-    recipe = get_recipe("lenet5_fashion_mnist").smoke().replace(epochs=2)
+    recipe = get_recipe("lenet5_fashion_mnist").smoke().replace(epochs=2, log_every_n_batches=3)
     result = train_and_evaluate(recipe, str(tmp_path / "w"), verbose=0)
     index = write_report(str(tmp_path / "w"))
     out = tmp_path / "w" / "report"
     assert index == str(out / "index.html")
     sizes = {name: png_size(out / name) for name in
-             ("curves.png", "confusion_matrix.png", "mistakes.png", "hidden_units.png")}
+             ("curves.png", "confusion_matrix.png", "mistakes.png", "hidden_units.png",
+              "batch_loss.png")}
     assert sizes["curves.png"] == (1500, 400)  # loss, accuracy and learning-rate panels
     assert sizes["confusion_matrix.png"] == (1400, 600)
     assert sizes["mistakes.png"][0] == 1600 and sizes["hidden_units.png"][0] >= 1000

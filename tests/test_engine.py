@@ -45,6 +45,8 @@ def test_clipping_and_ema_reach_keras_through_the_constructor():
     for bad, fragment in [({"ema": 1.5}, "ema=1.5"), ({"clipnorm": 0.0}, "clipnorm=0.0"),
                           ({"l2": -1.0}, "l2=-1.0"), ({"clipvalue": 0.5}, "not both"),
                           ({"label_noise": 1.5}, "label_noise=1.5"),
+                          ({"log_every_n_batches": -1}, "log_every_n_batches=-1"),
+                          ({"log_every_n_batches": 2.5}, "log_every_n_batches=2.5"),
                           ({"input_pipeline": "grain"}, "input_pipeline")]:
         with pytest.raises(ValueError, match=fragment):
             check_recipe(recipe.replace(**bad))

@@ -119,6 +119,9 @@ def _callbacks(recipe: Recipe, workdir: str, data: DataBundle, counter, verbose:
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         *tensorboard,
     ]
+    if recipe.log_every_n_batches:
+        cbs.insert(1 + len(feed), kdl_callbacks.BatchLossLogger(
+            os.path.join(workdir, kdl_callbacks.BATCH_LOG), recipe.log_every_n_batches))
     if recipe.monitor_gradients:
         probe_x, probe_y = next(iter(data.validation))
         cbs.insert(1 + len(feed), kdl_callbacks.GradientMonitor(probe_x[:256], probe_y[:256]))

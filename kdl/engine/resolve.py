@@ -177,6 +177,10 @@ def _check_numbers(recipe: Recipe) -> None:
     if not (_number(recipe.label_noise) and 0 <= recipe.label_noise <= 1):
         raise ConfigError(f"`label_noise` must be a number in [0, 1]. Received: "
                           f"label_noise={recipe.label_noise!r}")
+    every = recipe.log_every_n_batches
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ConfigError(f"`log_every_n_batches` must be a whole number of batches >= 0 "
+                          f"(0: off). Received: log_every_n_batches={every!r}")
     if recipe.target is not None and not _number(recipe.target):
         raise ConfigError(f"`target` must be None or a finite number. Received: target={recipe.target!r}")
     if recipe.image_size is not None and not (
