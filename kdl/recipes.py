@@ -156,6 +156,7 @@ class Recipe:
     monitor_gradients: bool = False
     # Every n batches, the training loss of those batches against the update step and the
     # seconds (kdl.callbacks.BatchLossLogger), into batches.csv and the report; 0: off.
+    # With steps_per_execution k, a row comes at most every k batches (Keras calls back then).
     log_every_n_batches: int = 0
     # Evaluate and export the mean of the predictions on the image and its mirror image
     # (kdl.layers.with_test_time_flip); training is unchanged. Classification only.

@@ -76,7 +76,7 @@ def test_batch_loss_logger_recovers_each_windows_loss_and_a_resume_drops_its_row
 
     reference = model()
     per_batch = []
-    for epoch in range(2):
+    for _epoch in range(2):
         for b in range(8):
             xb, yb = x[b * 8:(b + 1) * 8], y[b * 8:(b + 1) * 8]
             per_batch.append(float(np.mean((reference.predict(xb, verbose=0) - yb) ** 2)))

@@ -15,7 +15,7 @@ def test_the_course_claims_are_registered():
             "batch_norm", "regularization", "pretraining", "search", "gradient_check",
             "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
             "transfer", "memorization", "invariance", "deep_signal", "capacity",
-            "depth_degradation"} <= set(list_experiments())
+            "depth_degradation", "batch_size"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -399,6 +399,32 @@ def test_depth_degradation_verdict_both_ways():
     with pytest.raises(ValueError, match="Received: depths=\\[56, 20\\]"):
         get_experiment("depth_degradation").run(
             {**get_experiment("depth_degradation").smoke, "depths": [56, 20]}, [0], "x.png")
+
+
+def test_batch_size_verdict_both_ways():
+    from kdl.experiments._common import paired_interval
+
+    speed = {"16": {"mean": 4000.0}, "1024": {"mean": 60000.0}}
+    good = {"updates_compared": 60, "images_per_second": speed,
+            "large_better_per_update": paired_interval([0.3, 0.35, 0.32, 0.31, 0.3]),
+            "small_better_per_epoch": paired_interval([0.8, 0.82, 0.79, 0.81, 0.8]),
+            "small_noisier_log10": paired_interval([0.9, 0.95, 0.92, 0.91, 0.9])}
+    assert _verdict("batch_size", good) is True
+    for key in ("large_better_per_update", "small_better_per_epoch", "small_noisier_log10"):
+        assert _verdict("batch_size", {**good, key: paired_interval(
+            [0.05, -0.04, 0.01, 0.0, 0.02])}) is False, key
+
+
+def test_batch_size_reads_each_window_of_the_batch_log():
+    from kdl.experiments.batch_size import _last_epoch, _loss_at, _noise, _throughput
+
+    run = {"step": list(range(1, 21)), "epoch": [0] * 10 + [1] * 10,
+           "loss": [2.0] * 10 + [1.0, 1.2] * 5}
+    assert _loss_at(run, 10) == 2.0 and _loss_at(run, 20) == pytest.approx(1.1)  # steps 19 and 20
+    assert _last_epoch(run).tolist() == [1.0, 1.2] * 5
+    assert _noise(run) == pytest.approx(np.std([0.2, -0.2] * 4 + [0.2]) / np.sqrt(2))
+    rows = [{"epoch": e, "seconds": s} for e, s in [(0, 1.0), (0, 5.0), (1, 6.0), (1, 7.0)]]
+    assert _throughput(rows, 10) == pytest.approx(20 / 2.0)  # the last epoch only
 
 
 def test_every_recorded_verdict_is_its_function_of_the_recorded_numbers():
