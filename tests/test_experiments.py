@@ -15,7 +15,7 @@ def test_the_course_claims_are_registered():
             "batch_norm", "regularization", "pretraining", "search", "gradient_check",
             "sanity_checks", "hidden_units", "cnn_filters", "adversarial",
             "transfer", "memorization", "invariance", "deep_signal", "capacity",
-            "depth_degradation", "batch_size"} <= set(list_experiments())
+            "depth_degradation", "batch_size", "data_scaling"} <= set(list_experiments())
     with pytest.raises(ValueError, match="Did you mean: perceptron_xor"):
         get_experiment("perceptron_xo")
 
@@ -425,6 +425,30 @@ def test_batch_size_reads_each_window_of_the_batch_log():
     assert _noise(run) == pytest.approx(np.std([0.2, -0.2] * 4 + [0.2]) / np.sqrt(2))
     rows = [{"epoch": e, "seconds": s} for e, s in [(0, 1.0), (0, 5.0), (1, 6.0), (1, 7.0)]]
     assert _throughput(rows, 10) == pytest.approx(20 / 2.0)  # the last epoch only
+
+
+def test_data_scaling_verdict_both_ways():
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.data_scaling import epochs_for
+
+    def acc(low, high):
+        return {"100": {"mean": low}, "54000": {"mean": high}}
+
+    up = paired_interval([0.2, 0.21, 0.19])
+    good = {"test_accuracy": {"logistic": acc(0.65, 0.84), "lenet5": acc(0.66, 0.90),
+                              "vit": acc(0.50, 0.88)},
+            "largest_minus_smallest": {"logistic": up, "lenet5": up, "vit": up},
+            "cnn_lead_growth": paired_interval([0.05, 0.06, 0.04]),
+            "vit_catch_up": paired_interval([0.14, 0.13, 0.15])}
+    assert _verdict("data_scaling", good) is True
+    flat = paired_interval([0.01, -0.01, 0.0])
+    assert _verdict("data_scaling", {**good, "largest_minus_smallest": {
+        **good["largest_minus_smallest"], "vit": flat}}) is False
+    assert _verdict("data_scaling", {**good, "cnn_lead_growth": flat}) is False
+    assert _verdict("data_scaling", {**good, "vit_catch_up": flat}) is False
+    settings = get_experiment("data_scaling").settings
+    assert epochs_for(100, settings) == 100 and epochs_for(54000, settings) == 3
+    assert epochs_for(3000, settings) == 11  # 47 batches of 64: 500 updates in 11 epochs
 
 
 def test_every_recorded_verdict_is_its_function_of_the_recorded_numbers():
