@@ -89,11 +89,36 @@ def test_perceptron_xor_verdict_both_ways():
 
 
 def test_universal_approximation_verdict_both_ways():
-    experiment = get_experiment("universal_approximation")
-    settings = experiment.settings
-    assert experiment.verdict({"widths": [1, 32], "mse": [0.3, 0.001]}, settings)[0] is True
-    assert experiment.verdict({"widths": [1, 32], "mse": [0.3, 0.2]}, settings)[0] is False
-    assert experiment.verdict({"widths": [1, 32], "mse": [0.3, 0.01]}, settings)[0] is False
+    import math
+
+    from kdl.experiments._common import paired_interval
+
+    def built(narrow, wide):
+        return {"2": {"max_error": narrow, "mse": narrow ** 2},
+                "128": {"max_error": wide, "mse": wide ** 2}}
+
+    trained = {"2": {"mean": 0.1}, "128": {"mean": 1e-4}}
+    good = {"construction": built(0.8, 0.001), "trained_mse": trained,
+            "trained_log10_mse_ratio": paired_interval([-3.0, -2.8, -3.2, -2.9, -3.1])}
+    assert _verdict("universal_approximation", good) is True
+    assert _verdict("universal_approximation",
+                    {**good, "construction": built(0.8, 0.05)}) is False  # not close enough
+    assert _verdict("universal_approximation",
+                    {**good, "construction": built(0.05, 0.001)}) is False  # did not fall
+    assert _verdict("universal_approximation", {**good, "trained_log10_mse_ratio":
+                    paired_interval([-1.0, -1.5, -0.5, -1.2, -1.1])}) is False
+    assert math.log10(1 / 20) < -1.0
+
+
+def test_the_hand_built_sum_of_relus_is_the_interpolant():
+    from kdl.experiments.universal_approximation import sum_of_relus, target
+
+    knots = np.linspace(-2, 2, 9, dtype="float32")[:, None]
+    model = sum_of_relus(8)
+    np.testing.assert_allclose(model.predict(knots, verbose=0), target(knots), atol=1e-5)
+    middle = (knots[:-1] + knots[1:]) / 2
+    np.testing.assert_allclose(model.predict(middle, verbose=0),
+                               (target(knots[:-1]) + target(knots[1:])) / 2, atol=1e-5)
 
 
 def test_the_command_prints_claim_table_and_verdict(tmp_path, capsys):
