@@ -148,15 +148,33 @@ def test_optimizers_verdict_both_ways():
 
 
 def test_initialization_verdict_both_ways():
-    def numbers(naive_deep, good_deep):
-        acc = {f"{a}/{s}": {"1": 0.8, "10": good_deep if s != "naive" else naive_deep}
-               for a in ("tanh", "relu") for s in ("naive", "glorot", "he")}
-        return {"accuracy": acc, "activation_std_ratio": {
-            "tanh/naive": 1e-9, "tanh/glorot": 0.5, "relu/he": 0.9}}
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.initialization import SCHEMES
 
-    assert _verdict("initialization", numbers(0.1, 0.8), depths=[1, 10]) is True
-    assert _verdict("initialization", numbers(0.7, 0.8), depths=[1, 10]) is False
-    assert _verdict("initialization", numbers(0.1, 0.2), depths=[1, 10]) is False
+    def numbers(zeros=0.1, constant=0.1):
+        values = {"he": 0.8, "glorot": 0.6, "naive": 0.1, "zeros": zeros, "constant": constant}
+        return {"test_accuracy": {s: {str(d): {"mean": values[s]} for d in (10, 20, 30)}
+                                  for s in SCHEMES},
+                "he_minus_glorot": paired_interval([0.2, 0.18, 0.22, 0.21, 0.19]),
+                "he_minus_naive": paired_interval([0.7, 0.7, 0.69, 0.71, 0.7])}
+
+    assert _verdict("initialization", numbers()) is True
+    assert _verdict("initialization", numbers(constant=0.3)) is False  # a constant learned
+    assert _verdict("initialization", numbers(zeros=0.2)) is False
+    assert _verdict("initialization", {**numbers(), "he_minus_glorot":
+                                       paired_interval([0.01, -0.02, 0.0, 0.01, 0.0])}) is False
+    assert _verdict("initialization", {**numbers(), "he_minus_naive":
+                                       paired_interval([0.01, -0.02, 0.0, 0.01, 0.0])}) is False
+
+
+def test_symmetric_starts_leave_every_unit_of_a_layer_the_same():
+    from kdl.experiments.initialization import relu_mlp
+
+    for scheme in ("zeros", "constant"):
+        kernel = relu_mlp(3, 8, scheme, seed=0).get_layer("hidden2").get_weights()[0]
+        assert np.all(kernel == kernel[0, 0]), scheme
+    kernel = relu_mlp(3, 8, "he", seed=0).get_layer("hidden2").get_weights()[0]
+    assert kernel.std() == pytest.approx(np.sqrt(2 / 8), rel=0.3)
 
 
 def test_batch_norm_verdict_both_ways():
