@@ -244,8 +244,20 @@ def test_sanity_checks_verdict_both_ways():
 def test_hidden_units_verdict_both_ways():
     final = {"relu": 0.05, "relu, large lr": 0.6, "tanh": 0.02, "tanh, large init": 0.8,
              "sigmoid": 0.01, "sigmoid, large init": 0.6}
-    assert _verdict("hidden_units", {"final": final}) is True
-    assert _verdict("hidden_units", {"final": {**final, "relu, large lr": 0.08}}) is False
+    from kdl.experiments._common import paired_interval
+
+    up = paired_interval([0.2, 0.25, 0.22, 0.21, 0.24])
+    contrasts = {"leaky_remedy": up, "tanh_saturation_cost": up, "sigmoid_saturation_cost": up}
+    good = {"final": {**final, "leaky relu, large lr": 0.3}, "accuracy_contrasts": contrasts}
+    assert _verdict("hidden_units", good) is True
+    assert _verdict("hidden_units", {**good, "final": {**good["final"],
+                                                       "relu, large lr": 0.08}}) is False
+    assert _verdict("hidden_units", {**good, "final": {**good["final"],
+                                                       "tanh, large init": 0.05}}) is False
+    for key in contrasts:
+        flat = paired_interval([0.01, -0.02, 0.0, 0.01, 0.0])
+        assert _verdict("hidden_units", {**good, "accuracy_contrasts":
+                                         {**contrasts, key: flat}}) is False, key
 
 
 def test_cnn_filters_verdict_and_measures():
