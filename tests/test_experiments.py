@@ -140,12 +140,19 @@ def _verdict(name, numbers, **settings):
 
 
 def test_optimizers_verdict_both_ways():
-    final = {"sgd": 0.6, "momentum": 0.3, "nesterov": 0.3, "adagrad": 0.4, "rmsprop": 0.3,
-             "adam": 0.2, "nadam": 0.2}
-    assert _verdict("optimizers", {"final_train_loss": final}) is True
-    assert _verdict("optimizers", {"final_train_loss": {**final, "adam": 0.7}}) is False
-    assert _verdict("optimizers", {"final_train_loss": {**final, "momentum": 0.6}}) is False
+    from kdl.experiments._common import paired_interval
 
+    losses = {"sgd": 0.6, "momentum": 0.3, "nesterov": 0.3, "adagrad": 0.4, "rmsprop": 0.3,
+              "adam": 0.2, "nadam": 0.2}
+    final = {n: {"mean": v} for n, v in losses.items()}
+    rates = dict.fromkeys(losses, 0.01)
+    down = paired_interval([-0.3, -0.28, -0.32])
+    good = {"final_train_loss": final, "chosen_learning_rate": rates,
+            "minus_sgd": {"momentum": down, "adam": down}}
+    assert _verdict("optimizers", good) is True
+    flat = paired_interval([-0.05, 0.02, 0.01])
+    assert _verdict("optimizers", {**good, "minus_sgd": {"momentum": down, "adam": flat}}) is False
+    assert _verdict("optimizers", {**good, "minus_sgd": {"momentum": flat, "adam": down}}) is False
 
 def test_initialization_verdict_both_ways():
     from kdl.experiments._common import paired_interval
