@@ -315,11 +315,33 @@ def test_fgsm_moves_every_pixel_by_epsilon_within_range():
 
 
 def test_transfer_verdict_both_ways():
-    acc = {"scratch": {"5": 0.6}, "frozen": {"5": 0.7}, "fine-tuned": {"5": 0.72}}
-    assert _verdict("transfer", {"accuracy": acc}, labels_per_class=[5]) is True
-    worse = {**acc, "frozen": {"5": 0.5}}
-    assert _verdict("transfer", {"accuracy": worse}, labels_per_class=[5]) is False
+    from kdl.experiments._common import paired_interval
 
+    acc = {arm: {"5": {"mean": m}} for arm, m in
+           (("scratch", 0.6), ("frozen to flatten", 0.7), ("fine-tuned to flatten", 0.72))}
+    up, flat = paired_interval([0.1, 0.12, 0.09, 0.11, 0.1]), paired_interval([0.02, -0.03, 0, 0, 0])
+    good = {"accuracy": acc, "minus_scratch": {"frozen to flatten": {"5": up},
+                                               "fine-tuned to flatten": {"5": up}}}
+    assert _verdict("transfer", good, labels_per_class=[5]) is True
+    for arm in good["minus_scratch"]:
+        worse = {**good, "minus_scratch": {**good["minus_scratch"], arm: {"5": flat}}}
+        assert _verdict("transfer", worse, labels_per_class=[5]) is False, arm
+
+
+def test_transfer_copies_the_layers_up_to_the_cut_and_freezes_them_if_asked():
+    from kdl.experiments.transfer import _target_model
+    from kdl.models import get_model
+
+    source = get_model("lenet5", classes=5)
+    settings = {**get_experiment("transfer").smoke}
+    model = _target_model("frozen to pool2", source, settings, seed=3)
+    for name in ("conv1", "conv2"):
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0],
+                                      source.get_layer(name).get_weights()[0])
+        assert not model.get_layer(name).trainable
+    assert not np.array_equal(model.get_layer("fc1").get_weights()[0],
+                              source.get_layer("fc1").get_weights()[0])
+    assert _target_model("fine-tuned to pool2", source, settings, 3).get_layer("conv1").trainable
 
 def test_memorization_verdict_both_ways():
     from kdl.experiments._common import paired_interval
