@@ -211,11 +211,29 @@ def test_pretraining_verdict_both_ways():
 
 
 def test_search_verdict_both_ways():
-    numbers = {"best": {"grid": 0.90, "random": 0.95},
-               "distinct_learning_rates": {"grid": 3, "random": 9}}
-    assert _verdict("search", numbers) is True
-    assert _verdict("search", {**numbers, "best": {"grid": 0.96, "random": 0.95}}) is False
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.search import wilson
 
+    numbers = {"best": {"grid": {"mean": 0.90}, "random": {"mean": 0.95}},
+               "random_minus_grid": paired_interval([0.05, 0.04, 0.06, 0.05]),
+               "random_at_least_grid": wilson(4, 4),
+               "variance_explained": {"learning_rate": 0.8, "units": 0.05}}
+    assert _verdict("search", numbers) is True
+    assert _verdict("search", {**numbers, "random_minus_grid":
+                               paired_interval([0.05, -0.04, 0.0, -0.01])}) is False
+
+
+def test_search_shifts_the_rate_range_and_grids_at_the_halves_centres():
+    from kdl.experiments.search import grid_values, ranges, wilson
+
+    lows = {ranges(seed)["learning_rate"][0] for seed in range(5)}
+    assert len(lows) == 5 and all(1e-4 <= low <= 1e-2 for low in lows)
+    low, high, _ = ranges(0)["learning_rate"]
+    assert high == pytest.approx(low * 1000)
+    assert grid_values(1e-4, 1.0, True) == pytest.approx([1e-3, 1e-1])
+    assert grid_values(0.0, 0.5, False) == pytest.approx([0.125, 0.375])
+    w = wilson(7, 10)  # the textbook case: 0.70, [0.397, 0.892]
+    assert (w["share"], round(w["low"], 3), round(w["high"], 3)) == (0.7, 0.397, 0.892)
 
 def test_paired_interval_is_students_t():
     from kdl.experiments._common import paired_interval
