@@ -118,6 +118,9 @@ class Recipe:
     model_args: dict = dataclasses.field(default_factory=dict)
     validation_fraction: float = 0.1
     max_train_examples: int | None = None  # a prefix of the (shuffled) train split
+    # Of those, how many keep their labels: the supervised fit sees this prefix only, while
+    # unsupervised pretraining (``pretrain``) still sees every training image. None: all.
+    max_labeled_examples: int | None = None
     # The fraction of training labels replaced by labels drawn uniformly at random (seeded;
     # validation and test keep theirs): Zhang et al. 2017's random-label memorization.
     label_noise: float = 0.0

@@ -188,3 +188,25 @@ def test_precision_auto_sees_the_gpus_of_every_backend(monkeypatch):
     monkeypatch.setattr(tf.config.experimental, "get_device_details",
                         lambda gpu: {"compute_capability": (8, 0)})
     assert platform._gpu_capabilities() == [(8, 0)]
+
+
+@needs_data
+@pytest.mark.parametrize("pipeline", ["tf.data", "pydataset"])
+def test_max_labeled_examples_feeds_the_fit_a_prefix_and_pretraining_all(pipeline):
+    """The supervised fit sees the first max_labeled_examples; pretraining (train_arrays)
+    and the normalization statistics see every training image."""
+    from kdl.engine.loop import prepare_data
+    from kdl.engine.resolve import check_recipe
+    from kdl.recipes import get_recipe
+
+    recipe = get_recipe("sdae_fashion_mnist").replace(
+        max_train_examples=1000, max_labeled_examples=100, max_test_examples=256,
+        batch_size=32, input_pipeline=pipeline)
+    data = prepare_data(recipe)
+    assert data.steps_per_epoch == 4  # 100 labelled images in batches of 32
+    assert len(data.train_arrays[0]) == 1000
+    labels = np.concatenate([np.asarray(y) for _, y in data.train])
+    assert len(labels) == 100
+    np.testing.assert_array_equal(np.sort(labels), np.sort(data.train_arrays[1][:100]))
+    with pytest.raises(ValueError, match="Received: max_labeled_examples=0"):
+        check_recipe(recipe.replace(max_labeled_examples=0))

@@ -54,7 +54,7 @@ def check_recipe(recipe: Recipe) -> None:
         value = getattr(recipe, key)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ConfigError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
-    for key in ("max_train_examples", "max_test_examples"):
+    for key in ("max_train_examples", "max_labeled_examples", "max_test_examples"):
         value = getattr(recipe, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value <= 0):

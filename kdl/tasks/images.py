@@ -20,6 +20,13 @@ def _limit(arrays, n):
     return arrays if n is None else (arrays[0][:n], arrays[1][:n])
 
 
+def labeled_limit(recipe) -> int | None:
+    """How many training examples the supervised fit sees: ``max_train_examples``, cut to
+    ``max_labeled_examples`` (pretraining and normalization see the former)."""
+    limits = [n for n in (recipe.max_train_examples, recipe.max_labeled_examples) if n]
+    return min(limits) if limits else None
+
+
 class ImageTask(Task):
     """Images in, as float32 pixels in [0, 255]; the model normalizes them itself."""
 
@@ -107,12 +114,13 @@ class ImageTask(Task):
             test_arrays = _limit(ds.arrays["test"], recipe.max_test_examples)
             val_arrays = _limit(ds.arrays["validation"], recipe.max_test_examples)
             # Arrays go to the pipeline as they are: it gathers whole batches by index.
-            train, validation, test = train_arrays, val_arrays, test_arrays
-            n_train = len(train_arrays[1])
+            train = _limit(train_arrays, labeled_limit(recipe))
+            validation, test = val_arrays, test_arrays
+            n_train = len(train[1])
             normalization = tf.data.Dataset.from_tensor_slices(train_arrays)
         elif ds.files is not None:  # paths, decoded in the pipeline after shuffling
             train_arrays = None
-            limits = {"train": recipe.max_train_examples, "validation": recipe.max_test_examples,
+            limits = {"train": labeled_limit(recipe), "validation": recipe.max_test_examples,
                       "test": recipe.max_test_examples}
             train, validation, test = (
                 tf.data.Dataset.from_tensor_slices(
@@ -124,8 +132,8 @@ class ImageTask(Task):
         else:
             train_arrays = None
             train, validation, test = ds.train, ds.validation, ds.test
-            if recipe.max_train_examples:
-                train = train.take(recipe.max_train_examples)
+            if labeled_limit(recipe):
+                train = train.take(labeled_limit(recipe))
             if recipe.max_test_examples:
                 test = test.take(recipe.max_test_examples)
                 validation = validation.take(recipe.max_test_examples)
@@ -152,7 +160,8 @@ class ImageTask(Task):
             raise DataError(f"input_pipeline 'pydataset' feeds data held in memory (IDX, CIFAR, "
                             f"npz); {ds.source} is decoded from files by tf.data. "
                             f"Received: data={recipe.data!r}")
-        splits = {"train": _limit(ds.arrays["train"], recipe.max_train_examples),
+        everything = _limit(ds.arrays["train"], recipe.max_train_examples)
+        splits = {"train": _limit(everything, labeled_limit(recipe)),
                   "validation": _limit(ds.arrays["validation"], recipe.max_test_examples),
                   "test": _limit(ds.arrays["test"], recipe.max_test_examples)}
         train, validation, test = (
@@ -160,8 +169,8 @@ class ImageTask(Task):
                       augmentation=augmentation, seed=recipe.seed, targets=self.batch_targets)
             for k in ("train", "validation", "test"))
         return DataBundle(train, validation, test, ds.image_shape, ds.num_classes,
-                          ds.class_names, len(train), train_arrays=splits["train"],
-                          normalization=splits["train"][0], fingerprint=ds.fingerprint)
+                          ds.class_names, len(train), train_arrays=everything,
+                          normalization=everything[0], fingerprint=ds.fingerprint)
 
     def preprocess(self, recipe, data: DataBundle):
         """The model's input and its preprocessing: (input, preprocessed tensor)."""
