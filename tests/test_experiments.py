@@ -202,13 +202,22 @@ def test_regularization_verdict_both_ways():
 
 
 def test_pretraining_verdict_both_ways():
-    def numbers(few, many):
-        return {"gain": {"0.01": few, "0.1": 0.01, "1.0": many}}
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.pretraining import epochs_for
 
-    assert _verdict("pretraining", numbers(0.05, 0.0)) is True
-    assert _verdict("pretraining", numbers(-0.01, -0.02)) is False
-    assert _verdict("pretraining", numbers(0.02, 0.03)) is False
+    acc = {arm: {n: {"mean": 0.7} for n in ("100", "1000", "10000")}
+           for arm in ("scratch", "pretrained")}
+    up, flat = paired_interval([0.05, 0.06, 0.04]), paired_interval([0.01, -0.02, 0.0])
 
+    def numbers(fewest, most, shrink):
+        return {"test_accuracy": acc, "gain_fewest_minus_most": shrink,
+                "pretrained_minus_scratch": {"100": fewest, "1000": up, "10000": most}}
+
+    assert _verdict("pretraining", numbers(up, flat, up)) is True
+    assert _verdict("pretraining", numbers(flat, flat, up)) is False
+    assert _verdict("pretraining", numbers(up, up, flat)) is False
+    settings = get_experiment("pretraining").settings
+    assert epochs_for(100, settings) == 300 and epochs_for(10000, settings) == 10
 
 def test_search_verdict_both_ways():
     from kdl.experiments._common import paired_interval
