@@ -22,7 +22,7 @@ depth: He minus Glorot test accuracy above zero; He minus naive above zero; all 
 the constant both within ``chance_margin`` of chance (0.1) or below it at every depth.
 
 What came out (5 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment initialization
---record``, 616 s beside another run): supported. He's start reached 0.818, 0.742 and 0.645
+--record``, 616 s): supported. He's start reached 0.818, 0.742 and 0.645
 test accuracy at 10, 20 and 30 layers; Glorot's 0.782, 0.499 and 0.116, so its cost grows
 with depth (at 30 layers He minus Glorot +0.530 [+0.446, +0.614]); the naive start, all
 zeros and the constant never left chance at any depth (0.096-0.105 by seed: one class
