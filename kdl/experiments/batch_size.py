@@ -154,11 +154,11 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     return numbers
 
 
-def _smoothed(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """``y`` averaged over a moving window of a fiftieth of its points, read at ``grid``."""
+def _smoothed(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` averaged over a moving window of a fiftieth of the points."""
     w = max(1, len(y) // 50)
     kernel = np.ones(w) / w
-    return np.interp(grid, np.convolve(x, kernel, "valid"), np.convolve(y, kernel, "valid"))
+    return np.convolve(x, kernel, "valid"), np.convolve(y, kernel, "valid")
 
 
 def _draw(runs: dict, settings: dict, n_seeds: int, figure: str) -> None:
@@ -173,11 +173,12 @@ def _draw(runs: dict, settings: dict, n_seeds: int, figure: str) -> None:
                   for r in rs]
             if key == "seconds":  # from the first update's end: its tracing time apart
                 xs = [x - x[0] for x in xs]
-                grid = np.linspace(0.0, min(x[-1] for x in xs), 60)
-            else:
-                grid = np.geomspace(max(x[0] for x in xs), min(x[-1] for x in xs), 60)
-            curves = np.array([_smoothed(x.astype(float), np.asarray(r["loss"]), grid)
-                               for x, r in zip(xs, rs, strict=True)])
+            smooth = [_smoothed(x.astype(float), np.asarray(r["loss"], float))
+                      for x, r in zip(xs, rs, strict=True)]
+            first, last = max(sx[0] for sx, _ in smooth), min(sx[-1] for sx, _ in smooth)
+            grid = np.linspace(first, last, 60) if key == "seconds" else \
+                np.geomspace(first, last, 60)  # where every seed's smoothed curve has data
+            curves = np.array([np.interp(grid, sx, sy) for sx, sy in smooth])
             mean, std = curves.mean(axis=0), curves.std(axis=0)
             (line,) = ax.plot(grid, mean, color=color, label=f"batch {b}")
             color = line.get_color()
