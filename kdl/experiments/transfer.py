@@ -19,6 +19,15 @@ the contrasts are paired (95% t intervals). Judged as settled before the run: at
 labels, frozen minus scratch and fine-tuned minus scratch at the ``reused_layer`` cut are
 both above zero.
 
+What came out (5 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment transfer --record``,
+1,563 s, its last minutes beside a test run): NOT supported. At 5 labels a class scratch
+reached 0.797; the convolutions frozen 0.792 (-0.005 [-0.046, +0.035]) and fine-tuned 0.807
+(+0.010 [-0.004, +0.024]): the first version's small margins were the spread between seeds,
+and with paired intervals over 5 seeds they do not hold. What the cuts show is Yosinski et
+al.'s other finding, plainly: the dense layers are specific to the source classes, so
+freezing everything up to ``fc2`` cost 0.19 to 0.29 at every label count, while fine-tuning
+from there recovered scratch's accuracy. Nothing was tuned after the run.
+
     kdl experiment transfer
 """
 
