@@ -23,6 +23,13 @@ validation accuracy each search found: random minus grid has a paired 95% t inte
 zero. The share of repetitions where random did at least as well, with its Wilson 95%
 interval, is reported beside.
 
+What came out (10 repetitions, Intel Xeon 6/167 with AMX, ``kdl experiment search
+--record``, 2,570 s, beside a test run): supported, narrowly. Best validation accuracy
+random 0.961, grid 0.954, random minus grid +0.007 [+0.002, +0.012]; random at least as
+good in 8 of 10 repetitions [49%, 94%]. The learning rate alone explained 81% of the random
+trials' score variance, width 4%, dropout 3%, L2 1%: the low effective dimension the claim
+needs, measured. Nothing was tuned after the run.
+
     kdl experiment search
 """
 
