@@ -3,7 +3,9 @@ trained from scratch on the same fine-tuning budget, on the real Fashion-MNIST.
 
 Runs ``sdae_fashion_mnist`` as it is (pretraining, then fine-tuning) and again with
 ``pretrain=None``; prints both test accuracies and writes
-``benchmarks/results/sdae_vs_scratch-MACHINE.json``; docs: recipes renders both, whichever wins.
+``benchmarks/results/sdae_vs_scratch-MACHINE.json``; docs: recipes renders both and says what
+one seed per arm can support: a comparison of two recipe runs, not the course's claim that
+greedy pretraining helps, which ``kdl experiment pretraining`` tests in Erhan et al.'s regime.
 
     python -m benchmarks.sdae_vs_scratch [--epochs N]
 """
