@@ -80,6 +80,14 @@ def activation_statistics(name: str, a: np.ndarray) -> dict[str, float]:
     a = np.asarray(a, dtype="float64")
     units = a.reshape(-1, a.shape[-1])
     stats = {"mean": float(a.mean()), "std": float(a.std())}
+    nonfinite = float(np.mean(~np.isfinite(a)))
+    if nonfinite:  # a diverged layer: its units are neither dead nor saturated, but unknown
+        stats["nonfinite"] = nonfinite
+        stats.update({k: float("nan") for k, table in (("dead", _RECTIFIED),
+                                                       ("saturated", _SATURATING))
+                      if name in table})
+        stats["corr"] = float("nan")
+        return stats
     if name in _RECTIFIED:
         stats["dead"] = float(np.mean(np.all(units <= _RECTIFIED[name], axis=0)))
     if name in _SATURATING:
@@ -105,7 +113,9 @@ class ActivationMonitor(keras.callbacks.Callback):
     the course's "good: uncorrelated"), ``act/L/dead`` (rectifiers: fraction of units
     never active on the probe) and ``act/L/saturated`` (bounded activations: fraction of
     activations within 2% of a bound). ``history[0]`` (``epoch == -1``) is the pass
-    before any update.
+    before any update. A layer with NaN or infinite activations (a diverged fit) logs
+    ``act/L/nonfinite`` (their fraction) and NaN for dead, saturated and corr: its units
+    are not counted alive.
     """
 
     def __init__(self, probe, log_dir: str | None = None, every: int = 1):

@@ -44,6 +44,21 @@ def test_activation_monitor_numbers_equal_a_hand_computation():
     assert "act/predictions/mean" not in stats
 
 
+def test_a_diverged_layer_is_not_counted_alive():
+    """NaN activations compare false with every threshold: counted naively, a diverged ReLU
+    layer has no dead units. The monitor reports their fraction and NaN instead."""
+    from kdl.callbacks import activation_statistics
+
+    a = np.zeros((8, 4))
+    a[0, 1] = np.nan
+    relu = activation_statistics("relu", a)
+    assert relu["nonfinite"] == 1 / 32 and np.isnan(relu["dead"]) and np.isnan(relu["corr"])
+    tanh = activation_statistics("tanh", np.full((4, 2), np.inf))
+    assert tanh["nonfinite"] == 1.0 and np.isnan(tanh["saturated"]) and "dead" not in tanh
+    assert "nonfinite" not in activation_statistics("relu", np.zeros((8, 4)))
+    assert activation_statistics("relu", np.zeros((8, 4)))["dead"] == 1.0
+
+
 @pytest.mark.parametrize("activation", ["selu", "gelu", "swish", "softplus", "elu", "leaky_relu",
                                         "relu6", "hard_sigmoid", "softsign"])
 def test_every_rectifier_and_bounded_activation_is_monitored(activation):
