@@ -193,12 +193,25 @@ def test_batch_norm_verdict_both_ways():
 
 
 def test_regularization_verdict_both_ways():
-    val = {"none": 1.2, "l2": 0.6, "dropout": 0.5, "early_stopping": 0.55, "augmentation": 0.7}
-    test = dict.fromkeys(val, 0.8)
-    numbers = {"final_val_loss": val, "val_loss_rise": 0.6, "test_accuracy": test}
-    assert _verdict("regularization", numbers) is True
-    assert _verdict("regularization", {**numbers, "val_loss_rise": 0.0}) is False
-    assert _verdict("regularization", {**numbers, "final_val_loss": {**val, "l2": 1.3}}) is False
+    """Judged on test accuracy and the train-test gap, at every size, for every
+    regularizer: one interval reaching zero makes it NOT supported."""
+    from kdl.experiments._common import paired_interval
+    from kdl.experiments.regularization import REGULARIZERS, VARIANTS
+
+    up, flat = paired_interval([0.03, 0.02, 0.04]), paired_interval([0.01, -0.01, 0.0])
+    sizes = ("500", "5000")
+    good = {"test_gain": {n: dict.fromkeys(REGULARIZERS, up) for n in sizes},
+            "gap_narrowing": {n: dict.fromkeys(REGULARIZERS, up) for n in sizes},
+            "test_accuracy": {n: dict.fromkeys(VARIANTS, 0.8) for n in sizes},
+            "chosen": {n: dict.fromkeys(REGULARIZERS, 0.1) for n in sizes}}
+    assert _verdict("regularization", good) is True
+    for key in ("test_gain", "gap_narrowing"):
+        for r in REGULARIZERS:
+            worse = {**good, key: {**good[key], "5000": {**good[key]["5000"], r: flat}}}
+            assert _verdict("regularization", worse) is False, (key, r)
+    one_seed = paired_interval([0.05])
+    assert _verdict("regularization", {**good, "test_gain": {
+        n: dict.fromkeys(REGULARIZERS, one_seed) for n in sizes}}) is False
 
 
 def test_pretraining_verdict_both_ways():

@@ -1,7 +1,20 @@
-"""Overfitting and its cures on a small training set: kdl's MLP trained on a few hundred
-Fashion-MNIST images with no regularization, an L2 penalty, dropout, early stopping,
-and data augmentation (kdl's flips and crops), each with its train and validation
-curves (the course's regularization lecture; Srivastava et al. 2014 for dropout).
+"""Overfitting and its cures, judged where the course means them: on generalization. kdl's
+MLP trained on 500 and on 5,000 Fashion-MNIST images with no regularization, an L2
+penalty, dropout, data augmentation (flips and shifts) and early stopping (the course's
+regularization lecture; Srivastava et al. 2014 for dropout).
+
+Why this design (issue 31): the first form passed on validation loss after 100 epochs,
+which any output-softening regularizer lowers once an unregularized net is overconfident;
+its test accuracy did not improve with any of them (0.791 without, 0.789 at best) and the
+train-validation gap was not smaller with L2 or dropout. A regularizer is meant to make
+the net generalize, so this one is judged on test accuracy and on the train-test accuracy
+gap, each as a paired difference from the unregularized net of the same seed (same
+images, same initial weights), with a 95% t interval over 5 seeds. Each regularizer's
+strength is chosen per seed, on a validation split, from a small grid (L2 1e-4, 1e-3,
+1e-2; dropout 0.2, 0.5, 0.7; shifts of 5%, 10%, 20% with flips); early stopping picks its
+epoch on that same validation split and is scored on the test split, which chose nothing.
+Two training-set sizes, because the claim is that regularization matters where data is
+scarce; both are judged.
 
     kdl experiment regularization
 """
@@ -12,25 +25,33 @@ import numpy as np
 
 from kdl.experiments import register_experiment
 from kdl.plots import pyplot, save_figure
-from kdl.experiments._common import fashion_mnist
+from kdl.experiments._common import fashion_mnist, interval_text, paired_interval
 
-VARIANTS = ("none", "l2", "dropout", "early_stopping", "augmentation")
+REGULARIZERS = ("l2", "dropout", "augmentation", "early_stopping")
+VARIANTS = ("none", *REGULARIZERS)
 
 
 def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
-    val_loss, test = numbers["final_val_loss"], numbers["test_accuracy"]
-    regularized = [v for v in VARIANTS if v != "none"]
-    lower = [v for v in regularized if val_loss[v] < val_loss["none"]]
-    overfits = numbers["val_loss_rise"] > 0
-    listed = ", ".join(f"{v} {val_loss[v]:.3f}" for v in regularized)
-    return overfits and len(lower) == len(regularized), (
-        f"without regularization the validation loss {'rose' if overfits else 'did NOT rise'} "
-        f"by {numbers['val_loss_rise']:.3f} from its minimum to a final {val_loss['none']:.3f}; "
-        f"final validation loss with {listed} ({len(lower)}/{len(regularized)} lower); test "
-        f"accuracy {test['none']:.3f} without, {max(test[v] for v in regularized):.3f} at best with.")
+    gain, narrower = numbers["test_gain"], numbers["gap_narrowing"]
+
+    def above(i):
+        return i["low"] is not None and i["low"] > 0
+
+    ok = all(above(gain[n][r]) and above(narrower[n][r])
+             for n in gain for r in REGULARIZERS)
+    parts = []
+    for n in gain:
+        acc = numbers["test_accuracy"][n]
+        parts.append(
+            f"{n} images: test accuracy {acc['none']:.3f} without; "
+            + "; ".join(f"{r} (strength {numbers['chosen'][n][r]}) {interval_text(gain[n][r])}, "
+                        f"gap narrowed {interval_text(narrower[n][r])}" for r in REGULARIZERS))
+    return ok, ("test accuracy gained over no regularization, and train-test gap narrowed, "
+                "each regularizer at its validation-chosen strength: " + " | ".join(parts)
+                + f" ({'every' if ok else 'NOT every'} interval above zero).")
 
 
-def _model(variant: str, settings: dict, seed: int):
+def _model(variant: str, strength, settings: dict, seed: int):
     import keras
 
     from kdl.data.augment import build_augmentation
@@ -40,91 +61,149 @@ def _model(variant: str, settings: dict, seed: int):
 
     keras.utils.set_random_seed(seed)
     model = get_model("mlp", hidden_units=tuple(settings["hidden_units"]),
-                      dropout=settings["dropout"] if variant == "dropout" else 0.0)
+                      dropout=strength if variant == "dropout" else 0.0)
     if variant == "l2":
-        apply_regularizers(model, Recipe(name="l2", model="mlp", l2=settings["l2"]))
+        apply_regularizers(model, Recipe(name="l2", model="mlp", l2=strength))
     if variant == "augmentation":
-        augment = build_augmentation(settings["augmentation"], (28, 28, 1), seed=seed)
+        augment = build_augmentation({"flip": "horizontal", "translation": strength},
+                                     (28, 28, 1), seed=seed)
         inputs = keras.Input((28, 28, 1))
         model = keras.Model(inputs, model(augment(inputs)))
     return model
 
 
+def _fit(variant: str, strength, data: dict, settings: dict, seed: int, epochs: int) -> dict:
+    """One fit; its final (or early-stopped) train, validation and test accuracy and its
+    per-epoch cross-entropy curves."""
+    import keras
+
+    model = _model(variant, strength, settings, seed)
+    # The cross-entropy alone as a metric: Keras' loss includes the L2 penalty.
+    model.compile(keras.optimizers.Adam(settings["learning_rate"]),
+                  "sparse_categorical_crossentropy",
+                  metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")])
+    callbacks = []
+    if variant == "early_stopping":
+        callbacks.append(keras.callbacks.EarlyStopping(
+            "val_accuracy", patience=strength, restore_best_weights=True))
+    history = model.fit(data["x"], data["y"], batch_size=settings["batch_size"], epochs=epochs,
+                        verbose=0, callbacks=callbacks,
+                        validation_data=(data["x_val"], data["y_val"])).history
+
+    def acc(x, y):
+        return float(model.evaluate(x, y, batch_size=1024, verbose=0)[1])
+
+    return {"train": acc(data["x"], data["y"]), "val": acc(data["x_val"], data["y_val"]),
+            "test": acc(data["x_test"], data["y_test"]), "epochs": len(history["loss"]),
+            "xent": [float(v) for v in history["xent"]],
+            "val_xent": [float(v) for v in history["val_xent"]]}
+
+
 @register_experiment(
     "regularization",
-    claim="On a small training set a network overfits (its validation loss climbs while its "
-          "training loss falls); L2, dropout, early stopping and data augmentation each end "
-          "with a lower validation loss.",
-    settings={"train_examples": 500, "validation_examples": 5000, "test_examples": 5000,
-              "epochs": 100, "batch_size": 50, "hidden_units": [512, 512], "l2": 1e-3,
-              "dropout": 0.5, "patience": 10,
-              "augmentation": {"flip": "horizontal", "translation": 0.1}},
-    smoke={"train_examples": 128, "validation_examples": 256, "test_examples": 256,
-           "epochs": 6, "hidden_units": [64], "patience": 2},
+    claim="On a small training set, L2, dropout, data augmentation and early stopping, each "
+          "at a strength chosen on validation, raise test accuracy above the unregularized "
+          "net's and narrow its train-test accuracy gap; at 500 and at 5,000 images.",
+    settings={"train_sizes": [500, 5000], "validation_examples": 5000, "test_examples": 5000,
+              "epochs": {"500": 100, "5000": 40}, "batch_size": 50, "learning_rate": 1e-3,
+              "hidden_units": [512, 512],
+              "grids": {"l2": [1e-4, 1e-3, 1e-2], "dropout": [0.2, 0.5, 0.7],
+                        "augmentation": [0.05, 0.1, 0.2], "early_stopping": [10]}},
+    smoke={"train_sizes": [128], "validation_examples": 256, "test_examples": 256,
+           "epochs": {"128": 4}, "hidden_units": [32],
+           "grids": {"l2": [1e-3], "dropout": [0.2, 0.5], "augmentation": [0.1],
+                     "early_stopping": [1]}},
+    seeds=5,
     verdict=verdict,
 )
 def run(settings: dict, seeds: list, figure: str) -> dict:
-    import keras
+    sizes = [str(n) for n in settings["train_sizes"]]
+    # per size, variant: one fit per seed, the one chosen on validation
+    chosen_runs = {n: {v: [] for v in VARIANTS} for n in sizes}
+    chosen = {n: {r: [] for r in REGULARIZERS} for n in sizes}
+    for n in sizes:
+        for seed in seeds:
+            data = fashion_mnist(int(n), settings["test_examples"], seed=seed,
+                                 validation=settings["validation_examples"])
+            epochs = _epochs(settings["epochs"], n)
+            chosen_runs[n]["none"].append(_fit("none", None, data, settings, seed, epochs))
+            for r in REGULARIZERS:
+                fits = [(s, _fit(r, s, data, settings, seed, epochs))
+                        for s in settings["grids"][r]]
+                s, best = max(fits, key=lambda f: f[1]["val"])  # the test split chose nothing
+                chosen_runs[n][r].append(best)
+                chosen[n][r].append(s)
+    test = {n: {v: [f["test"] for f in chosen_runs[n][v]] for v in VARIANTS} for n in sizes}
+    gap = {n: {v: [f["train"] - f["test"] for f in chosen_runs[n][v]] for v in VARIANTS}
+           for n in sizes}
+    gain = {n: {r: paired_interval(np.subtract(test[n][r], test[n]["none"]))
+                for r in REGULARIZERS} for n in sizes}
+    narrowing = {n: {r: paired_interval(np.subtract(gap[n]["none"], gap[n][r]))
+                     for r in REGULARIZERS} for n in sizes}
+    _draw(figure, sizes, test, gap, chosen_runs, seeds)
 
-    curves = {v: {"xent": [], "val_xent": []} for v in VARIANTS}
-    test = {v: [] for v in VARIANTS}
-    gap = {v: [] for v in VARIANTS}
-    val_loss = {v: [] for v in VARIANTS}
-    stopped = []
-    for seed in seeds:
-        data = fashion_mnist(settings["train_examples"], settings["test_examples"], seed=seed,
-                             validation=settings["validation_examples"])
-        for variant in VARIANTS:
-            model = _model(variant, settings, seed)
-            # The cross-entropy alone as a metric: Keras' loss includes the L2 penalty.
-            model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
-                          metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(
-                              name="xent")])
-            callbacks = []
-            if variant == "early_stopping":
-                callbacks.append(keras.callbacks.EarlyStopping(
-                    "val_accuracy", patience=settings["patience"], restore_best_weights=True))
-            history = model.fit(data["x"], data["y"], batch_size=settings["batch_size"],
-                                epochs=settings["epochs"], verbose=0, callbacks=callbacks,
-                                validation_data=(data["x_val"], data["y_val"]))
-            for key in curves[variant]:
-                curves[variant][key].append([float(v) for v in history.history[key]])
-            train_acc = model.evaluate(data["x"], data["y"], batch_size=1024, verbose=0)[1]
-            _, val_acc, val_loss_now = model.evaluate(data["x_val"], data["y_val"],
-                                                      batch_size=1024, verbose=0)
-            val_loss[variant].append(float(val_loss_now))
-            gap[variant].append(float(train_acc - val_acc))
-            test[variant].append(float(model.evaluate(data["x_test"], data["y_test"],
-                                                      batch_size=1024, verbose=0)[1]))
-            if variant == "early_stopping":
-                stopped.append(len(history.history["loss"]))
+    def mode(values):
+        return max(set(values), key=values.count)
+
+    return {"test_accuracy": {n: {v: float(np.mean(t)) for v, t in test[n].items()} for n in sizes},
+            "test_accuracy_per_seed": test, "gap_per_seed": gap,
+            "train_test_gap": {n: {v: float(np.mean(g)) for v, g in gap[n].items()}
+                               for n in sizes},
+            "test_gain": gain, "gap_narrowing": narrowing,
+            "chosen": {n: {r: mode(c) for r, c in chosen[n].items()} for n in sizes},
+            "chosen_per_seed": chosen,
+            "early_stopping_epochs": {n: [f["epochs"] for f in chosen_runs[n]["early_stopping"]]
+                                      for n in sizes},
+            "table": [{"training images": int(n), "regularization": v,
+                       "test accuracy": float(np.mean(test[n][v])),
+                       "test accuracy std": float(np.std(test[n][v])),
+                       "train-test gap": float(np.mean(gap[n][v]))}
+                      for n in sizes for v in VARIANTS]}
+
+
+def _epochs(epochs, size: str) -> int:
+    """``epochs``: one number, or one per training-set size (``{"500": 100, ...}``)."""
+    if isinstance(epochs, dict):
+        if size not in epochs:
+            raise ValueError(f"settings['epochs'] names no budget for {size} training images. "
+                             f"Received: epochs={epochs!r}")
+        return int(epochs[size])
+    return int(epochs)
+
+
+def _draw(figure: str, sizes: list, test: dict, gap: dict, runs: dict, seeds: list) -> None:
+    """Per size: test accuracy and train-test gap, mean ± std over seeds (bars, seeds as
+    dots), and the unregularized net's cross-entropy curves (mean ± std)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(VARIANTS), figsize=(19, 4), dpi=100, sharey=True)
-    for ax, variant in zip(axes, VARIANTS, strict=True):
-        for key, style in (("xent", "-"), ("val_xent", "--")):
-            runs = curves[variant][key]
-            length = max(len(r) for r in runs)
-            padded = np.array([r + [np.nan] * (length - len(r)) for r in runs])
-            ax.plot(range(1, length + 1), np.nanmean(padded, axis=0), style,
-                    label="training" if key == "xent" else "validation")
-        ax.set_title(f"{variant}: final val loss {np.mean(val_loss[variant]):.3f}, "
-                     f"test acc {np.mean(test[variant]):.3f}", fontsize=9)
+    fig, axes = plt.subplots(len(sizes), 3, figsize=(16, 4 * len(sizes)), dpi=100,
+                             squeeze=False)
+    x = np.arange(len(VARIANTS))
+    for row, n in zip(axes, sizes, strict=True):
+        for ax, values, label in ((row[0], test[n], "test accuracy"),
+                                  (row[1], gap[n], "train minus test accuracy")):
+            means = [np.mean(values[v]) for v in VARIANTS]
+            ax.bar(x, means, yerr=[np.std(values[v]) for v in VARIANTS], capsize=4,
+                   color=["0.6"] + ["C0"] * len(REGULARIZERS))
+            for i, v in enumerate(VARIANTS):
+                ax.plot(np.full(len(values[v]), i), values[v], "k.", ms=4)
+            ax.set_xticks(x, [v.replace("_", " ") for v in VARIANTS], fontsize=8, rotation=15)
+            ax.set_ylabel(f"{label}\n(mean ± std, {len(seeds)} seed(s))")
+            ax.set_title(f"{n} training images", fontsize=10)
+            ax.grid(alpha=0.3, axis="y")
+            if label == "test accuracy":
+                ax.set_ylim(min(min(values[v]) for v in VARIANTS) - 0.02,
+                            max(max(values[v]) for v in VARIANTS) + 0.01)
+        ax = row[2]
+        for key, style, name in (("xent", "-", "training"), ("val_xent", "--", "validation")):
+            curves = np.array([f[key] for f in runs[n]["none"]])
+            mean, std = curves.mean(axis=0), curves.std(axis=0)
+            epochs = np.arange(1, len(mean) + 1)
+            (line,) = ax.plot(epochs, mean, style, label=f"no regularization, {name}")
+            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy (log scale)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"cross-entropy, log scale ({settings['train_examples']} training images, "
-                       f"{len(seeds)} seed(s))")
-    axes[0].legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, figure)
-    final_gap = {v: float(np.mean(g)) for v, g in gap.items()}
-    test_acc = {v: float(np.mean(t)) for v, t in test.items()}
-    final_val = {v: float(np.mean(x)) for v, x in val_loss.items()}
-    plain = np.mean([np.array(c[:min(map(len, curves["none"]["val_xent"]))])
-                     for c in curves["none"]["val_xent"]], axis=0)
-    return {"final_val_loss": final_val, "val_loss_rise": float(plain[-1] - plain.min()),
-            "final_gap": final_gap, "test_accuracy": test_acc, "gap_per_seed": gap,
-            "early_stopping_epochs": stopped,
-            "table": [{"regularization": v, "final val loss": final_val[v],
-                       "train-val accuracy gap": final_gap[v], "test accuracy": test_acc[v]}
-                      for v in VARIANTS]}
