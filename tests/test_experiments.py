@@ -185,11 +185,21 @@ def test_symmetric_starts_leave_every_unit_of_a_layer_the_same():
 
 
 def test_batch_norm_verdict_both_ways():
+    """Per seed, the highest rate that trains; batch norm's higher by an interval above zero.
+    One seed where it is not, among seeds that agree otherwise, widens the interval to zero."""
     rates = [0.1, 1.0, 10.0]
-    yes = {"accuracy": {"plain": [0.8, 0.1, 0.0], "batch_norm": [0.8, 0.8, 0.75]}}
-    no = {"accuracy": {"plain": [0.8, 0.8, 0.1], "batch_norm": [0.8, 0.8, 0.1]}}
+    bn_trains, both_train = [0.8, 0.8, 0.75], [0.8, 0.8, 0.1]
+    plain_stalls, never = [0.8, 0.1, 0.0], [0.1, 0.1, 0.0]
+    yes = {"accuracy_per_seed": {"plain": [plain_stalls, plain_stalls, never],
+                                 "batch_norm": [bn_trains] * 3}}
     assert _verdict("batch_norm", yes, learning_rates=rates) is True
+    no = {"accuracy_per_seed": {"plain": [plain_stalls, plain_stalls, both_train],
+                                "batch_norm": [bn_trains, bn_trains, both_train]}}
     assert _verdict("batch_norm", no, learning_rates=rates) is False
+    from kdl.experiments.batch_norm import log_highest
+
+    assert log_highest(rates, never, 0.7) == -2.0  # one step below the grid
+    assert log_highest(rates, bn_trains, 0.7) == 1.0
 
 
 def test_regularization_verdict_both_ways():
@@ -234,7 +244,7 @@ def test_pretraining_verdict_both_ways():
 
 def test_search_verdict_both_ways():
     from kdl.experiments._common import paired_interval
-    from kdl.experiments.search import wilson
+    from kdl.experiments._common import wilson
 
     numbers = {"best": {"grid": {"mean": 0.90}, "random": {"mean": 0.95}},
                "random_minus_grid": paired_interval([0.05, 0.04, 0.06, 0.05]),
@@ -246,7 +256,8 @@ def test_search_verdict_both_ways():
 
 
 def test_search_shifts_the_rate_range_and_grids_at_the_halves_centres():
-    from kdl.experiments.search import grid_values, ranges, wilson
+    from kdl.experiments._common import wilson
+    from kdl.experiments.search import grid_values, ranges
 
     lows = {ranges(seed)["learning_rate"][0] for seed in range(5)}
     assert len(lows) == 5 and all(1e-4 <= low <= 1e-2 for low in lows)

@@ -3,6 +3,8 @@ name, a small trained LeNet-5, and seed-averaged curves."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -94,3 +96,17 @@ def interval_text(i: dict, digits: int = 3) -> str:
         return f"{i['mean']:+.{digits}f} (1 seed: no interval)"
     return (f"{i['mean']:+.{digits}f} [{i['low']:+.{digits}f}, {i['high']:+.{digits}f}] "
             f"(95%, {i['seeds']} seeds)")
+
+
+def wilson(successes: int, n: int) -> dict:
+    """A share with its Wilson score 95% interval."""
+    z = 1.96
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return {"share": p, "low": centre - half, "high": centre + half, "n": n}
+
+
+def share_text(w: dict) -> str:
+    """``5/5 [57%, 100%]``: a count of seeds with its Wilson 95% interval."""
+    return f"{round(w['share'] * w['n'])}/{w['n']} [{w['low']:.0%}, {w['high']:.0%}]"

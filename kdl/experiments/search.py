@@ -41,7 +41,7 @@ import tempfile
 import numpy as np
 
 from kdl.experiments import register_experiment
-from kdl.experiments._common import interval_text, paired_interval
+from kdl.experiments._common import interval_text, paired_interval, wilson
 from kdl.plots import pyplot, save_figure
 
 # name -> (low, high, log scale): the learning rate's low end is drawn per repetition.
@@ -61,15 +61,6 @@ def grid_values(low: float, high: float, log: bool) -> list[float]:
         a, b = math.log10(low), math.log10(high)
         return [10 ** (a + (b - a) / 4), 10 ** (a + 3 * (b - a) / 4)]
     return [low + (high - low) / 4, low + 3 * (high - low) / 4]
-
-
-def wilson(successes: int, n: int) -> dict:
-    """A share with its Wilson score 95% interval."""
-    z = 1.96
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return {"share": p, "low": centre - half, "high": centre + half, "n": n}
 
 
 def _digits(seed: int):
