@@ -81,6 +81,7 @@ def test_perceptron_xor_verdict_both_ways():
             "perceptron_xor_curves": [[1.0, 0.5, 0.5], [0.75, 0.25, 0.5]],
             "mlp_xor_accuracy": [1.0, 1.0]}
     assert verdict(good, {})[0] is True
+    assert "2/2 [34%, 100%]" in verdict(good, {})[1]  # Wilson: two seeds say little
     assert verdict({**good, "mlp_xor_accuracy": [1.0, 0.75]}, {})[0] is False
     assert verdict({**good, "perceptron_xor_curves": [[1.0, 0.0]]}, {})[0] is False
     bad_and = {**good, "perceptron_final_errors": {**good["perceptron_final_errors"],
@@ -285,18 +286,30 @@ def test_gradient_check_verdict_and_error_both_ways():
     assert _verdict("gradient_check", {**good, "max_relative_error": {"MLP": 1e-3}}) is False
     # A check that misses the planted bug proves nothing: not supported.
     assert _verdict("gradient_check", {**good, "planted_relative_error": 1e-9}) is False
+    seeds = {**good, "per_seed": {"MLP": [1e-9, 1e-10, 1e-9]}, "planted_per_seed": [0.2, 0.3, 0.1]}
+    verdict = get_experiment("gradient_check").verdict(seeds, get_experiment("gradient_check").settings)
+    assert verdict[0] is True and "3/3 [44%, 100%]" in verdict[1]
     assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert relative_error([1.0, 0.0], [0.0, 1.0]) == pytest.approx(0.5 ** 0.5)
 
 
 def test_sanity_checks_verdict_both_ways():
-    ok = {"initial_loss": 2.3, "initial_loss_ok": True, "final_loss": 0.001, "reached": True,
-          "steps": 50}
-    control = {**ok, "initial_loss": 900.0, "initial_loss_ok": False}
-    assert _verdict("sanity_checks", {"runs": {"mlp": ok}, "control": control}) is True
-    assert _verdict("sanity_checks", {"runs": {"mlp": {**ok, "reached": False}},
+    """Every seed must pass (each count with its Wilson interval), and the broken control
+    must be flagged on every seed."""
+    from kdl.experiments._common import paired_interval, wilson
+
+    def run(ok_seeds=3, reached_seeds=3):
+        return {"initial_loss": 2.3, "initial_minus_log_classes": paired_interval([0.0, 0.01, -0.01]),
+                "initial_loss_ok_seeds": wilson(ok_seeds, 3),
+                "reached_seeds": wilson(reached_seeds, 3), "steps": 50}
+
+    control = {"initial_loss": 900.0, "flagged_seeds": wilson(3, 3)}
+    assert _verdict("sanity_checks", {"runs": {"mlp": run()}, "control": control}) is True
+    assert _verdict("sanity_checks", {"runs": {"mlp": run(reached_seeds=2)},
                                       "control": control}) is False
-    assert _verdict("sanity_checks", {"runs": {"mlp": ok}, "control": ok}) is False
+    assert _verdict("sanity_checks", {"runs": {"mlp": run(ok_seeds=2)}, "control": control}) is False
+    assert _verdict("sanity_checks", {"runs": {"mlp": run()},
+                                      "control": {**control, "flagged_seeds": wilson(2, 3)}}) is False
 
 
 def test_hidden_units_verdict_both_ways():
@@ -333,6 +346,10 @@ def test_cnn_filters_verdict_and_measures():
                                     paired_interval([0.1, -0.05, 0.02])}) is False
     assert _verdict("cnn_filters", {**good, "saliency_gain_over_untrained":
                                     paired_interval([0.2])}) is False  # one seed: no interval
+    smoothed = {**good, "filter_smoothness_gain": paired_interval([0.4, 0.35, 0.45])}
+    assert _verdict("cnn_filters", smoothed) is True
+    assert _verdict("cnn_filters", {**smoothed, "filter_smoothness_gain":
+                                    paired_interval([0.4, -0.1, 0.05])}) is False
     smooth = np.repeat(np.linspace(-1, 1, 5)[:, None], 5, axis=1)[:, :, None, None]
     assert neighbour_correlation(np.concatenate([smooth, smooth.transpose(1, 0, 2, 3)], -1)) > 0.4
     noise = np.random.default_rng(0).normal(size=(5, 5, 1, 64))
@@ -344,11 +361,16 @@ def test_cnn_filters_verdict_and_measures():
 
 
 def test_adversarial_verdict_both_ways():
-    numbers = {"clean_accuracy": 0.9, "fgsm_accuracy": {"0.1": 0.2},
-               "noise_accuracy": {"0.1": 0.88}}
-    assert _verdict("adversarial", numbers) is True
-    assert _verdict("adversarial", {**numbers, "fgsm_accuracy": {"0.1": 0.6}}) is False
-    assert _verdict("adversarial", {**numbers, "noise_accuracy": {"0.1": 0.5}}) is False
+    def numbers(fgsm, noise):
+        return {"per_seed": {"clean": [0.9, 0.91, 0.89], "fgsm": {"0.1": fgsm},
+                             "noise": {"0.1": noise}}}
+
+    assert _verdict("adversarial", numbers([0.2, 0.25, 0.15], [0.88, 0.9, 0.87])) is True
+    # one seed the attack did not fool: the mean is below half, the interval is not
+    assert _verdict("adversarial", numbers([0.1, 0.1, 0.7], [0.88, 0.9, 0.87])) is False
+    assert _verdict("adversarial", numbers([0.2, 0.25, 0.15], [0.5, 0.9, 0.87])) is False
+    assert _verdict("adversarial", {"per_seed": {"clean": [0.9], "fgsm": {"0.1": [0.1]},
+                                                 "noise": {"0.1": [0.9]}}}) is False
 
 
 def test_fgsm_moves_every_pixel_by_epsilon_within_range():

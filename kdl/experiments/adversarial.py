@@ -3,6 +3,11 @@
 perturbations a person barely sees, while random-sign noise of the same size hardly
 matters: it is the direction, not the size, that fools the network.
 
+Judged per seed (issue 31): each seed trains its own LeNet-5; FGSM accuracy minus half the
+clean accuracy must have a 95% t interval below zero, and random-sign accuracy minus 90% of
+the clean accuracy one above zero. The curves are drawn mean ± std over seeds. The first
+record judged the seed means, with no interval.
+
     kdl experiment adversarial
 """
 
@@ -12,7 +17,8 @@ import numpy as np
 
 from kdl.experiments import register_experiment
 from kdl.plots import pyplot, save_figure
-from kdl.experiments._common import accuracy, fashion_mnist, trained_lenet5
+from kdl.experiments._common import (accuracy, fashion_mnist, interval_text, paired_interval,
+                                     trained_lenet5)
 
 
 def fgsm(model, images: np.ndarray, labels: np.ndarray, epsilon: float) -> np.ndarray:
@@ -36,15 +42,19 @@ def random_sign(images: np.ndarray, epsilon: float, seed: int) -> np.ndarray:
 
 def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
     eps = str(settings["judged_epsilon"])
-    clean = numbers["clean_accuracy"]
-    attacked, noise = numbers["fgsm_accuracy"][eps], numbers["noise_accuracy"][eps]
-    fooled = attacked < 0.5 * clean
-    robust_to_noise = noise > 0.9 * clean
+    per_seed = numbers["per_seed"]
+    clean = np.array(per_seed["clean"])
+    attacked, noise = np.array(per_seed["fgsm"][eps]), np.array(per_seed["noise"][eps])
+    below_half = paired_interval(attacked - 0.5 * clean)
+    near_clean = paired_interval(noise - 0.9 * clean)
+    fooled = below_half["high"] is not None and below_half["high"] < 0
+    robust_to_noise = near_clean["low"] is not None and near_clean["low"] > 0
     return fooled and robust_to_noise, (
-        f"test accuracy {clean:.3f} clean; at epsilon {float(eps):g} (of a 0-1 pixel range) "
-        f"{attacked:.3f} under FGSM ({'below' if fooled else 'NOT below'} half the clean one) "
-        f"and {noise:.3f} under random-sign noise of the same size "
-        f"({'within' if robust_to_noise else 'NOT within'} 10% of clean).")
+        f"test accuracy {clean.mean():.3f} clean; at epsilon {float(eps):g} (of a 0-1 pixel "
+        f"range) {attacked.mean():.3f} under FGSM, minus half the clean one "
+        f"{interval_text(below_half)} ({'below' if fooled else 'NOT below'} zero), and "
+        f"{noise.mean():.3f} under random-sign noise of the same size, minus 90% of the clean "
+        f"one {interval_text(near_clean)} ({'above' if robust_to_noise else 'NOT above'} zero).")
 
 
 @register_experiment(
@@ -56,6 +66,7 @@ def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
               "epsilons": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2], "judged_epsilon": 0.1},
     smoke={"train_examples": 2048, "test_examples": 256, "epochs": 1,
            "epsilons": [0.0, 0.1]},
+    seeds=3,
     verdict=verdict,
 )
 def run(settings: dict, seeds: list, figure: str) -> dict:
@@ -84,10 +95,12 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     fig = plt.figure(figsize=(16, 5), dpi=100)
     grid = fig.add_gridspec(2, 10)
     ax = fig.add_subplot(grid[:, :4])
-    ax.plot(settings["epsilons"], [mean_fgsm[str(e)] for e in settings["epsilons"]], "o-",
-            label="FGSM")
-    ax.plot(settings["epsilons"], [mean_noise[str(e)] for e in settings["epsilons"]], "o--",
-            label="random sign, same size")
+    for runs, style, label in ((attacked, "o-", "FGSM"), (noisy, "o--", "random sign, same size")):
+        values = np.array([runs[str(e)] for e in settings["epsilons"]])
+        mean, std = values.mean(axis=1), values.std(axis=1)
+        (line,) = ax.plot(settings["epsilons"], mean, style, label=f"{label} (mean ± std)")
+        ax.fill_between(settings["epsilons"], mean - std, mean + std, color=line.get_color(),
+                        alpha=0.2)
     ax.set_xlabel("epsilon (max change per pixel, pixels in [0, 1])")
     ax.set_ylabel(f"test accuracy ({settings['test_examples']} images)")
     ax.set_title(f"LeNet-5, {settings['epochs']} epochs, {len(seeds)} seed(s)")
@@ -106,5 +119,6 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     save_figure(fig, figure)
     return {"clean_accuracy": float(np.mean(clean)), "fgsm_accuracy": mean_fgsm,
             "noise_accuracy": mean_noise,
+            "per_seed": {"clean": clean, "fgsm": attacked, "noise": noisy},
             "table": [{"epsilon": e, "FGSM accuracy": mean_fgsm[str(e)],
                        "random-sign accuracy": mean_noise[str(e)]} for e in settings["epsilons"]]}

@@ -7,7 +7,9 @@ CS231n's rule of thumb: below 1e-7 is right).
 A check that cannot fail shows nothing, so the same check runs on a control with a planted
 bug: the MLP with a tanh whose backward pass is the classic slip ``1 - tanh(x)`` instead of
 ``1 - tanh(x)**2``. The claim holds only if every real component passes and the planted
-bug is caught (its error above the bound) in every seed.
+bug is caught (its error above the bound) in every seed. Each is a count of seeds, stated
+with its Wilson 95% interval; the figure draws every seed's error beside the worst and the
+step sweep's spread over seeds (issue 31).
 
     kdl experiment gradient_check
 """
@@ -18,6 +20,7 @@ import numpy as np
 
 from kdl.experiments import register_experiment
 from kdl.plots import pyplot, save_figure
+from kdl.experiments._common import share_text, wilson
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -33,12 +36,20 @@ def verdict(numbers: dict, settings: dict) -> tuple[bool, str]:
     ok = all(e < bound for e in errors.values())
     listed = ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
     text = f"largest relative error in float64: {listed} ({'all' if ok else 'NOT all'} below {bound:g})"
+    per_seed = numbers.get("per_seed")
+    if per_seed:
+        seeds = len(next(iter(per_seed.values())))
+        passed = sum(all(v[i] < bound for v in per_seed.values()) for i in range(seeds))
+        text += f"; seeds on which every component passed: {share_text(wilson(passed, seeds))}"
     planted = numbers.get("planted_relative_error")
     if planted is None:  # a result recorded before the control existed
         return ok, text + "; no planted-bug control."
     caught = planted > bound
+    planted_seeds = numbers.get("planted_per_seed")
+    counted = (f", caught on {share_text(wilson(sum(e > bound for e in planted_seeds), len(planted_seeds)))}"
+               " seeds (Wilson 95%)" if planted_seeds else "")
     return ok and caught, (f"{text}; the planted wrong tanh gradient {'caught' if caught else 'NOT caught'}: "
-                           f"its smallest error over the seeds {planted:.1e}.")
+                           f"its smallest error over the seeds {planted:.1e}{counted}.")
 
 
 def _planted_tanh():
@@ -148,26 +159,39 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
         for name, (model, x) in _components("float64", seed).items():
             per_seed.setdefault(name, []).append(
                 _check(model, x, settings["epsilon"], settings["entries"], rng))
-    planted = float(min(per_seed.pop(PLANTED)))  # caught in every seed, or not
+    planted_per_seed = [float(e) for e in per_seed.pop(PLANTED)]
+    planted = min(planted_per_seed)  # caught in every seed, or not
     worst = {name: float(max(v)) for name, v in per_seed.items()}
-    sweep = {}
+    sweeps = {}  # dtype -> one curve over the steps per seed
     for dtype in ("float64", "float32"):
-        model, x = _components(dtype, seeds[0])["MLP"]
-        sweep[dtype] = [_check(model, x, eps, settings["entries"],
-                               np.random.default_rng(seeds[0])) for eps in settings["epsilons"]]
+        for seed in seeds:
+            model, x = _components(dtype, seed)["MLP"]
+            sweeps.setdefault(dtype, []).append(  # the same entries at every step
+                [_check(model, x, eps, settings["entries"], np.random.default_rng(seed))
+                 for eps in settings["epsilons"]])
+    sweep = {dtype: np.max(curves, axis=0).tolist() for dtype, curves in sweeps.items()}
     plt = pyplot()
     fig, (bar, ax) = plt.subplots(1, 2, figsize=(13, 4.5), dpi=100)
     names = list(worst)
-    bar.bar(names, [max(worst[n], 1e-18) for n in names], color="tab:gray")
-    bar.bar(["planted bug\n(control)"], [planted], color="tab:orange")
+    bar.bar(names, [max(worst[n], 1e-18) for n in names], color="tab:gray",
+            label="worst seed")
+    bar.bar(["planted bug\n(control)"], [planted], color="tab:orange",
+            label="control: its best seed")
+    for i, values in enumerate([*[per_seed[n] for n in names], planted_per_seed]):
+        bar.plot(np.full(len(values), i), np.maximum(values, 1e-18), "k.", ms=5,
+                 label="each seed" if i == 0 else None)
     bar.axhline(settings["max_relative_error"], color="tab:red", linestyle="--",
                 label=f"{settings['max_relative_error']:g}")
     bar.set_yscale("log")
     bar.set_ylabel("largest relative error (log scale)")
     bar.set_title(f"float64, step {settings['epsilon']:g}, {len(seeds)} seed(s)")
     bar.legend()
-    for dtype, errors in sweep.items():
-        ax.loglog(settings["epsilons"], np.maximum(errors, 1e-18), "o-", label=dtype)
+    for dtype, curves in sweeps.items():
+        curves = np.maximum(np.array(curves), 1e-18)
+        (line,) = ax.loglog(settings["epsilons"], np.median(curves, axis=0), "o-",
+                            label=f"{dtype} (median, band: min to max over seeds)")
+        ax.fill_between(settings["epsilons"], curves.min(axis=0), curves.max(axis=0),
+                        color=line.get_color(), alpha=0.2)
     ax.set_xlabel("finite-difference step (log scale)")
     ax.set_ylabel("largest relative error, MLP (log scale)")
     ax.set_title("too large a step: truncation error; too small: rounding")
@@ -176,7 +200,8 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     fig.tight_layout()
     save_figure(fig, figure)
     return {"max_relative_error": worst, "planted_relative_error": planted,
-            "per_seed": per_seed, "epsilon_sweep": sweep,
+            "planted_per_seed": planted_per_seed, "per_seed": per_seed, "epsilon_sweep": sweep,
+            "epsilon_sweep_per_seed": sweeps,
             "table": [{"component": n, "max relative error (float64)": worst[n]} for n in names]
             + [{"component": f"{PLANTED} (control: must fail)",
                 "max relative error (float64)": planted}]}
