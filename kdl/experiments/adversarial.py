@@ -8,6 +8,11 @@ clean accuracy must have a 95% t interval below zero, and random-sign accuracy m
 the clean accuracy one above zero. The curves are drawn mean ± std over seeds. The first
 record judged the seed means, with no interval.
 
+What came out (3 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment adversarial
+--record``, 177 s beside a training run): supported. Clean 0.870; at epsilon 0.1 FGSM 0.191
+(minus half the clean one -0.244 [-0.301, -0.186]) and random-sign noise 0.858 (minus 90%
+of clean +0.075 [+0.051, +0.099]).
+
     kdl experiment adversarial
 """
 

@@ -9,6 +9,11 @@ that trains at no rate of the grid counts one grid step below its lowest). The f
 draws the mean ± std over seeds. The first record judged the seed-averaged accuracy
 curve, with no interval.
 
+What came out (3 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment batch_norm --record``,
+beside a training run): supported. The highest rate reaching 0.70 was 0.3, 0.1, 0.3 without
+batch norm and 3, 1, 3 with it: one decade higher on every seed, so the interval has no width
+([+1.00, +1.00]); the grid's steps, not the seeds, bound what this can resolve.
+
     kdl experiment batch_norm
 """
 

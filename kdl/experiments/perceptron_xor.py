@@ -7,6 +7,10 @@ seed's two-layer net solves XOR; each count is stated with its Wilson 95% interv
 says how sure so few seeds can make anyone (5 of 5: [57%, 100%]). The XOR curve is drawn
 mean ± std over seeds, each seed beside it.
 
+What came out (5 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment perceptron_xor
+--record``, beside a training run): supported on every seed, 5 of 5 [57%, 100%] for each of
+the three parts.
+
     kdl experiment perceptron_xor
 """
 

@@ -10,6 +10,12 @@ interval) and states the untrained loss's distance from log(classes) with a 95% 
 over the seeds; the control runs on every seed, not the first alone. The first record ran
 2 seeds and one control.
 
+What came out (3 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment sanity_checks
+--record``, 78 s beside a training run): supported. Untrained loss minus log(10): MLP
++0.000 (its classifier starts at zero), LeNet-5 +0.032 [-0.040, +0.105]; both memorized 64
+images below 0.01 within 36 steps on 3 of 3 seeds; the N(0, 1) control started at 8,084 or
+more and was flagged on 3 of 3 seeds.
+
     kdl experiment sanity_checks
 """
 
