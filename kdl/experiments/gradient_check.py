@@ -21,6 +21,8 @@ gradient's smallest error 0.20, caught on 3 of 3 seeds [44%, 100%].
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from kdl.experiments import register_experiment
@@ -178,7 +180,9 @@ def run(settings: dict, seeds: list, figure: str) -> dict:
     plt = pyplot()
     fig, (bar, ax) = plt.subplots(1, 2, figsize=(13, 4.5), dpi=100)
     names = list(worst)
-    bar.bar(names, [max(worst[n], 1e-18) for n in names], color="tab:gray",
+    # "WeightNormalization" -> "Weight\nNormalization": the long names side by side overlap.
+    ticks = [re.sub(r"(?<=[a-z])(?=[A-Z])", "\n", n) for n in names]
+    bar.bar(ticks, [max(worst[n], 1e-18) for n in names], color="tab:gray",
             label="worst seed")
     bar.bar(["planted bug\n(control)"], [planted], color="tab:orange",
             label="control: its best seed")
