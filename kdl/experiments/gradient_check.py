@@ -12,7 +12,7 @@ with its Wilson 95% interval; the figure draws every seed's error beside the wor
 step sweep's spread over seeds (issue 31).
 
 What came out (3 seeds, Intel Xeon 6/167 with AMX, ``kdl experiment gradient_check
---record``, 182 s beside a training run): supported. Largest float64 relative errors 1.9e-10
+--record``, 117 s alone): supported. Largest float64 relative errors 1.9e-10
 (WeightNormalization), 6.6e-10 (LocalResponseNormalization), 1.8e-09 (MLP); the planted
 gradient's smallest error 0.20, caught on 3 of 3 seeds [44%, 100%].
 
