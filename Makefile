@@ -8,7 +8,7 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test test-fast fuzz bench setup data lint docs clean
+.PHONY: demo test test-slow fuzz bench setup data lint docs clean
 
 setup: $(STAMP) data
 
@@ -38,28 +38,27 @@ data:
 demo: setup
 	$(BIN)/kdl train lenet5_fashion_mnist
 
-# The whole suite on TensorFlow; then models, layers, callbacks and augmentation on JAX,
-# then on PyTorch. Each pass runs its tests in TEST_WORKERS processes (pytest-xdist): many
-# tests wait on subprocesses or run one core's Python, so two workers on these 2 cores
-# took the TensorFlow suite from 18:13 to 11:13 (README: Tests). On JAX and PyTorch one
-# variant per builder path runs (resnet20, resnet18, resnet50, vgg11, vgg16); the others
-# (resnet32-110, resnet34, resnet101/152, vgg13/19: the same builders with more blocks)
-# run on TensorFlow only.
+# Two tiers. `make test` (the README's command, under 20 minutes on 2 cores): every test not
+# marked `slow` on TensorFlow (every unit, every recipe's and experiment's smoke form, every
+# notebook), then models, layers, callbacks and augmentation on JAX, then on PyTorch.
+# `make test-slow`: the tests marked `slow` (kill -9 and resume, multi-process and
+# multi-worker runs, other backends' end-to-end runs and exports, the deep nets' smoke runs,
+# the deeper variants of each builder, benchmarks, the wheel install). CI (.ci/run) runs both.
+# Each pass runs its tests in TEST_WORKERS processes (pytest-xdist): many tests wait on
+# subprocesses or run one core's Python.
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 BACKEND_TESTS := tests/test_layers.py tests/test_callbacks.py tests/test_augment.py tests/test_feed.py \
-  tests/test_models.py::test_build_train_save_reload \
-  -k "not (resnet32 or resnet44 or resnet56 or resnet110 or resnet34 or resnet101 or resnet152 \
-  or vgg13 or vgg19)"
+  tests/test_models.py::test_build_train_save_reload
 test: setup
-	$(PYTEST) --durations=15 tests
-	KERAS_BACKEND=jax $(PYTEST) -p no:cacheprovider $(BACKEND_TESTS)
+	$(PYTEST) --durations=15 -m "not slow" tests
+	KERAS_BACKEND=jax $(PYTEST) -p no:cacheprovider -m "not slow" $(BACKEND_TESTS)
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
-	  KERAS_BACKEND=torch $(PYTEST) -p no:cacheprovider $(BACKEND_TESTS); \
+	  KERAS_BACKEND=torch $(PYTEST) -p no:cacheprovider -m "not slow" $(BACKEND_TESTS); \
 	else echo "kdl: PyTorch not installed: the PyTorch pass is skipped"; fi
 
-test-fast: setup
-	$(PYTEST) -m "not slow" tests
+test-slow: setup
+	$(PYTEST) --durations=15 -p no:cacheprovider -m slow tests
 
 # The fuzz of tests/test_fuzz.py with thousands of cases (make test runs a bounded few):
 # overrides, data files corrupted at random offsets, every command's options; then the

@@ -26,6 +26,7 @@ def kdl(*args, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files missing")
 def test_run_on_another_backend_exports_a_saved_model_that_serves_its_predictions(
@@ -149,6 +150,7 @@ def test_enable_determinism_turns_on_each_backends_switch(tmp_path):
 
 # --- without TensorFlow --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_builders_layers_and_augmentation_work_on_jax_without_tensorflow(tmp_path):
     """A GPU machine with JAX and no TensorFlow (as the one the project borrows) can build
     a recipe's model with its augmentation inside, read Fashion-MNIST's IDX files and train

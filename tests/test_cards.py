@@ -117,6 +117,7 @@ def test_machine_line_tells_apart_two_cpus_sold_under_one_name(tmp_path):
         == "Intel(R) Xeon(R) Processor, 2 cores"  # a record made before the parenthesis
 
 
+@pytest.mark.slow
 def test_add_seeds_extends_a_card_only_from_the_same_set_up(card_dir, tmp_path, capsys):
     """`--add-seeds N` trains the seeds after the card's last and recomputes its mean,
     spread and verdict over all of them; another configuration or machine, a card that

@@ -173,6 +173,7 @@ def test_fine_tuning_from_a_card_loads_freezes_and_unfreezes(lenet_card, tmp_pat
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_a_run_and_an_export_and_shapes_refused_or_adapted(
         lenet_card, tmp_path, capsys):
     run = lenet_card / "run"

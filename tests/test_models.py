@@ -64,7 +64,13 @@ def test_duplicate_registration_refused():
         models.register_model("lenet5")(lambda: None)
 
 
-@pytest.mark.parametrize("name", models.list_models())
+# The deeper variants of the same builders (more blocks, the same code) run in make test-slow.
+DEEPER = {"resnet32", "resnet44", "resnet56", "resnet110", "resnet34", "resnet101", "resnet152",
+          "vgg13", "vgg19"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPER else n
+                                  for n in models.list_models()])
 def test_build_train_save_reload(name, tmp_path):
     model = models.get_model(name, **SMALL.get(name, {}))
     x, y = _batch(model, name)

@@ -108,14 +108,24 @@ def recipe_vocab_index(result, c):
     return list(result.data.vocabulary).index(c)
 
 
-@pytest.mark.parametrize("name", sorted(set(list_recipes()) - TFDS_RECIPES))
+# The deep nets' smoke runs (the builders are tested on every backend in test_models) and the
+# image TFDS recipes (char_rnn_shakespeare keeps the TFDS path in make test) run in make test-slow.
+SLOW_SMOKE = {"resnet18_fashion_mnist", "resnet20_fashion_mnist", "vgg16_fashion_mnist",
+              "resnet20_cifar10", "vgg16_cifar10"}
+
+
+def _tiered(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SMOKE else n for n in sorted(names)]
+
+
+@pytest.mark.parametrize("name", _tiered(set(list_recipes()) - TFDS_RECIPES))
 def test_smoke_recipe_end_to_end(name, tmp_path):
     if get_recipe(name).data == "fashion_mnist" and not fashion_mnist_available():
         pytest.skip("Fashion-MNIST files missing")
     _smoke_and_check_export(name, tmp_path)
 
 
-@pytest.mark.parametrize("name", sorted(TFDS_RECIPES))
+@pytest.mark.parametrize("name", _tiered(TFDS_RECIPES))
 def test_tfds_recipes_with_mock_data(name, tmp_path):
     import tensorflow_datasets as tfds
 

@@ -42,6 +42,7 @@ def test_untuned_recipe_is_a_point_of_its_space(name):
         assert hp.values[p.name] == p.default, p.name
 
 
+@pytest.mark.slow
 @needs_data
 def test_tune_resumes_without_redoing_trials(tmp_path):
     args = ["tune", "mlp_fashion_mnist", "--tuner", "random", "--max-trials", "2", "--epochs",
@@ -67,6 +68,7 @@ def test_tune_bad_input_is_status_2(args, fragment, tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_port_in_use_and_unreachable_chief_are_status_2(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -30,6 +30,7 @@ def kdl(*args, cwd, without_tensorflow=True):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_train_without_tensorflow_then_export_where_it_is(backend, tmp_path):
     workdir = tmp_path / "w"
