@@ -38,7 +38,7 @@ data:
 demo: setup
 	$(BIN)/kdl train lenet5_fashion_mnist
 
-# Two tiers. `make test` (the README's command, under 20 minutes on 2 cores): every test not
+# Two tiers. `make test` (the README's command; budget 20 minutes on 2 cores): every test not
 # marked `slow` on TensorFlow (every unit, every recipe's and experiment's smoke form, every
 # notebook), then models, layers, callbacks and augmentation on JAX, then on PyTorch.
 # `make test-slow`: the tests marked `slow` (kill -9 and resume, multi-process and
