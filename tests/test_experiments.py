@@ -155,6 +155,35 @@ def test_optimizers_verdict_both_ways():
     assert _verdict("optimizers", {**good, "minus_sgd": {"momentum": down, "adam": flat}}) is False
     assert _verdict("optimizers", {**good, "minus_sgd": {"momentum": flat, "adam": down}}) is False
 
+
+def test_the_optimizers_grid_grows_past_the_end_that_holds_its_best_rate():
+    from kdl.experiments.optimizers import next_rate, select_rate
+
+    assert [next_rate(r, up=True) for r in (0.01, 0.03, 0.3, 3e-3)] == [0.03, 0.1, 1.0, 0.01]
+    assert [next_rate(r, up=False) for r in (0.01, 0.03, 1e-4)] == [3e-3, 0.01, 3e-5]
+    tried = []
+
+    def bowl(best):  # a loss whose minimum is at `best`; above 3 it diverges
+        def loss(rate):
+            tried.append(rate)
+            return float("nan") if rate > 3 else abs(np.log10(rate / best))
+        return loss
+
+    # The best of the grid at its top: grown up the ladder until the minimum is inside.
+    assert select_rate([0.01, 0.03, 0.1, 0.3], bowl(1.0), 3)[0] == 1.0
+    assert tried[4:] == [1.0, 3.0]
+    # Divergence stops the growth: 3 wins over the NaN at 10.
+    chosen, losses, added = select_rate([0.1, 0.3], bowl(100.0), 3)
+    assert (chosen, added) == (3.0, [1.0, 3.0, 10.0]) and np.isnan(losses[10.0])
+    # Grown down; and capped at `extensions` rates on a side.
+    assert select_rate([0.01, 0.03], bowl(1e-3), 3)[0] == 1e-3
+    chosen, _, added = select_rate([0.01, 0.03], bowl(1e-6), 2)
+    assert (chosen, added) == (1e-3, [1e-3, 3e-3])
+    # An interior best adds nothing.
+    tried.clear()
+    chosen, losses, added = select_rate([0.01, 0.03, 0.1], bowl(0.03), 3)
+    assert (chosen, sorted(losses), added, tried) == (0.03, [0.01, 0.03, 0.1], [], [0.01, 0.03, 0.1])
+
 def test_initialization_verdict_both_ways():
     from kdl.experiments._common import paired_interval
     from kdl.experiments.initialization import SCHEMES
