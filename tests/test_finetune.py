@@ -244,4 +244,5 @@ def test_each_shipped_weights_file_repeats_its_cards_test_metrics(name, fashion_
 def test_the_checkout_ships_weights_for_the_small_cards(monkeypatch):
     monkeypatch.delenv("KDL_CARDS_DIR", raising=False)
     shipped = set(_shipped())
-    assert {"lenet5_fashion_mnist", "mlp_fashion_mnist", "autoencoder_fashion_mnist"} <= shipped
+    assert {"lenet5_fashion_mnist", "mlp_fashion_mnist", "autoencoder_fashion_mnist",
+            "resnet20_fashion_mnist"} <= shipped
