@@ -81,13 +81,14 @@ def _fit(variant: str, strength, data: dict, settings: dict, seed: int, epochs: 
     # The cross-entropy alone as a metric: Keras' loss includes the L2 penalty.
     model.compile(keras.optimizers.Adam(settings["learning_rate"]),
                   "sparse_categorical_crossentropy",
-                  metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")])
+                  metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")],
+                  steps_per_execution=10)
     callbacks = []
     if variant == "early_stopping":
         callbacks.append(keras.callbacks.EarlyStopping(
             "val_accuracy", patience=strength, restore_best_weights=True))
     history = model.fit(data["x"], data["y"], batch_size=settings["batch_size"], epochs=epochs,
-                        verbose=0, callbacks=callbacks,
+                        verbose=0, callbacks=callbacks, validation_batch_size=1024,
                         validation_data=(data["x_val"], data["y_val"])).history
 
     def acc(x, y):
